@@ -1,0 +1,1 @@
+"""Raw @triton.jit kernels and their launch helpers, installed as ``snnkit.kernels``."""
