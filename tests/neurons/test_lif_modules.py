@@ -1,0 +1,112 @@
+"""LIF / ParametricLIF modules: step modes agree, state conventions hold, forgetting a reset does not bite."""
+
+import warnings
+
+import pytest
+import torch
+
+import snnkit
+from snnkit import surrogate
+from snnkit.neurons import LIF, ParametricLIF
+
+
+@pytest.mark.parametrize("v_reset", [0.0, None])
+def test_single_step_equals_multi_step(v_reset):
+    x = torch.randn(7, 3, 5) + 0.5
+    multi = LIF(v_reset=v_reset, step_mode="m")
+    single = LIF(v_reset=v_reset, step_mode="s")
+    xm, xs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ym = multi(xm)
+    ys = torch.stack([single(xs[t]) for t in range(7)])
+    assert torch.equal(ym, ys)
+    torch.testing.assert_close(multi.v, single.v)
+    w = torch.randn_like(x)
+    (ym * w).sum().backward()
+    (ys * w).sum().backward()
+    torch.testing.assert_close(xm.grad, xs.grad)
+
+
+def test_multi_step_starts_from_rest_each_call():
+    lif = LIF()
+    x = torch.randn(5, 2, 4) + 1
+    assert torch.equal(lif(x), lif(x))
+
+
+def test_carry_state_streams_like_one_long_sequence():
+    x = torch.randn(12, 2, 4) + 0.6
+    whole = LIF(surrogate=surrogate.ATan())(x)
+    stream = LIF(surrogate=surrogate.ATan(), carry_state=True)
+    parts = torch.cat([stream(x[:5]), stream(x[5:9]), stream(x[9:])])
+    assert torch.equal(whole, parts)
+
+
+def test_store_v_seq():
+    lif = LIF(store_v_seq=True)
+    x = torch.randn(4, 3)
+    lif(x)
+    _, v_seq = snnkit.ops.lif_multistep(x, store_v_seq=True)
+    assert torch.equal(lif.v_seq, v_seq) and torch.equal(lif.v, v_seq[-1])
+
+
+def test_forgotten_reset_after_backward_starts_from_rest():
+    lif = LIF(step_mode="s")
+    lin = torch.nn.Linear(4, 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):  # two batches, no snnkit.reset in between
+            out = sum(lif(lin(torch.randn(3, 4))) for _ in range(3))
+            out.sum().backward()  # would raise "backward through the graph a second time" if the state were reused
+    assert any("snnkit.reset" in str(w.message) for w in caught)
+
+
+def test_batch_size_change_starts_from_rest():
+    lif = LIF(step_mode="s")
+    lif(torch.randn(3, 4))
+    with pytest.warns(UserWarning, match="does not match"):
+        y = lif(torch.randn(5, 4))
+    assert y.shape == (5, 4) and lif.v.shape == (5, 4)
+
+
+def test_reset_clears_every_neuron():
+    model = torch.nn.Sequential(LIF(step_mode="s"), torch.nn.Sequential(ParametricLIF(step_mode="s")))
+    model(torch.randn(2, 3))
+    assert all(m.v is not None for m in model.modules() if isinstance(m, LIF))
+    assert snnkit.reset(model) is model
+    assert all(m.v is None for m in model.modules() if isinstance(m, LIF))
+    with pytest.raises(TypeError, match="nn.Module"):
+        snnkit.reset("model")
+
+
+def test_parametric_lif_learns_tau():
+    torch.manual_seed(0)
+    # decay_input=False: h = v (1 - 1/tau) + x, so a longer time constant (less leak) integrates to more spikes.
+    plif = ParametricLIF(init_tau=2.0, decay_input=False, surrogate=surrogate.ATan())
+    assert abs(plif.tau.item() - 2.0) < 1e-6
+    x = torch.rand(20, 8, 16) * 0.6
+    opt = torch.optim.SGD(plif.parameters(), lr=0.5)
+    rate0 = plif(x).mean().item()
+    for _ in range(20):  # ask for more spikes
+        opt.zero_grad()
+        (-plif(x).mean()).backward()
+        opt.step()
+    assert plif.tau.item() > 2.0 and plif(x).mean().item() > rate0
+    assert plif.tau.item() > 1.0
+
+
+def test_module_validation():
+    with pytest.raises(ValueError, match="step_mode must be"):
+        LIF(step_mode="multi")
+    with pytest.raises(ValueError, match="tau must be > 1"):
+        LIF(tau=0.9)
+    with pytest.raises(ValueError, match="init_tau must be > 1"):
+        ParametricLIF(init_tau=1.0)
+    with pytest.raises(TypeError, match="pass init_tau"):
+        ParametricLIF(tau=3.0)
+    with pytest.raises(ValueError, match="time-first"):
+        LIF(step_mode="m")(torch.randn(5))
+
+
+def test_bf16_single_step_keeps_fp32_state():
+    lif = LIF(step_mode="s")
+    lif(torch.randn(2, 3).bfloat16())
+    assert lif.v.dtype == torch.float32
