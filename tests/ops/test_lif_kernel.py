@@ -58,8 +58,9 @@ def _compare(cfg, dtype=torch.float32, learn_tau=False, with_v0=True, shape=(5, 
     v_reset=RESETS, decay_input=[True, False], detach_reset=[False, True], surrogate=SURROGATES,
 )), ids=str)
 @pytest.mark.parametrize("with_v0", [True, False])
-def test_kernel_matches_reference_fp32(cfg, with_v0):
-    _compare(cfg, with_v0=with_v0)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_kernel_matches_reference_every_config(cfg, with_v0, dtype):
+    _compare(cfg, with_v0=with_v0, dtype=dtype)
 
 
 @pytest.mark.parametrize("cfg", list(grid(
