@@ -60,30 +60,47 @@ def surrogate_constants(kernel_id: int, alpha: float) -> tuple[float, float]:
     raise ValueError(f"unknown surrogate kernel_id {kernel_id}")
 
 
-def surrogate_derivative(u: torch.Tensor, kernel_id: int, alpha: float) -> torch.Tensor:
-    """``sg'(u)`` with exactly the operation order of the Triton kernels."""
+def _rsub(c: float, a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``c - a`` into ``out`` (torch.rsub has no ``out=``)."""
+    return torch.sub(a.new_full((), c), a, out=out)
+
+
+def surrogate_derivative(u: torch.Tensor, kernel_id: int, alpha: float, out: Optional[torch.Tensor] = None,
+                         tmp: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``sg'(u)`` with exactly the operation order of the Triton kernels (into ``out`` when given)."""
     c1, c2 = surrogate_constants(kernel_id, alpha)
-    if kernel_id == 0:
-        z = u * c1
-        return c2 / (1 + z * z)
-    if kernel_id == 1:
-        s = torch.sigmoid(u * c1)
-        return (s * (1 - s)) * c2
-    if kernel_id == 2:
-        return (c1 - u.abs() * c2).clamp_min(0)
-    return torch.where(u.abs() < c2, c1, 0.0).to(u.dtype)
+    sg = torch.empty_like(u) if out is None else out
+    if kernel_id == 0:  # c2 / (1 + (u c1)^2)
+        torch.mul(u, c1, out=sg)
+        sg.mul_(sg).add_(1)
+        return torch.div(sg.new_full((), c2), sg, out=sg)
+    if kernel_id == 1:  # (s (1 - s)) c2, s = sigmoid(u c1)
+        tmp = torch.empty_like(u) if tmp is None else tmp
+        torch.sigmoid(torch.mul(u, c1, out=sg), out=sg)
+        _rsub(1.0, sg, out=tmp)
+        return sg.mul_(tmp).mul_(c2)
+    torch.abs(u, out=sg)
+    if kernel_id == 2:  # max(0, c1 - |u| c2)
+        return _rsub(c1, sg.mul_(c2), out=sg).clamp_min_(0)
+    return sg.copy_(sg < c2).mul_(c1)  # c1 where |u| < c2
 
 
-def _charge(x_t: torch.Tensor, v: torch.Tensor, k, vr: float, decay_input: bool) -> torch.Tensor:
+def _charge_into(h: torch.Tensor, x_t: torch.Tensor, v: torch.Tensor, k, vr: float, decay_input: bool) -> None:
+    """``h = v + (x_t - (v - vr)) k`` or ``h = v - (v - vr) k + x_t``, written into ``h`` in the kernels' order."""
     if decay_input:
-        return v + (x_t - (v - vr)) * k
-    return v - (v - vr) * k + x_t
+        torch.sub(x_t, torch.sub(v, vr, out=h) if vr != 0 else v, out=h)
+        h.mul_(k).add_(v)
+    else:
+        torch.sub(v, vr, out=h) if vr != 0 else h.copy_(v)
+        torch.sub(v, h.mul_(k), out=h)
+        h.add_(x_t)
 
 
-def _after_reset(h: torch.Tensor, u: torch.Tensor, s: torch.Tensor, v_reset: Optional[float]) -> torch.Tensor:
+def _after_reset(h: torch.Tensor, u: torch.Tensor, s: torch.Tensor, v_reset: Optional[float],
+                 out: Optional[torch.Tensor] = None) -> torch.Tensor:
     if v_reset is None:
-        return torch.where(s, u, h)  # h - v_threshold where it fired
-    return torch.where(s, v_reset, h)
+        return torch.where(s, u, h, out=out)  # h - v_threshold where it fired
+    return torch.where(s, h.new_full((), v_reset), h, out=out)
 
 
 @torch.no_grad()
@@ -112,16 +129,20 @@ def lif_forward_reference(
     v_seq = torch.empty_like(x) if store_v_seq else None
     saved_dtype = torch.float16 if compact else sdt
     saved = torch.empty(x.shape if save else (0,), dtype=saved_dtype, device=x.device)
+    # Work buffers reused every step: a fresh multi-MB tensor per op would page-fault on every step on CPU.
+    h_buf, u, v_bufs = torch.empty_like(v), torch.empty_like(v), (torch.empty_like(v), torch.empty_like(v))
+    s = torch.empty(v.shape, dtype=torch.bool, device=x.device)
     for t in range(x.shape[0]):
-        h = _charge(x[t].to(sdt), v, k, vr, decay_input)
-        u = h - v_threshold
-        s = u >= 0
-        spikes[t] = s
-        if save:
-            saved[t] = _compact(u, s) if compact else h
-        v = _after_reset(h, u, s, v_reset)
+        h = saved[t] if (save and not compact) else h_buf
+        _charge_into(h, x[t] if x.dtype == sdt else x[t].to(sdt), v, k, vr, decay_input)
+        torch.sub(h, v_threshold, out=u)
+        torch.ge(u, 0, out=s)
+        spikes[t].copy_(s)
+        if save and compact:
+            saved[t].copy_(_compact(u, s))
+        v = _after_reset(h, u, s, v_reset, out=v_bufs[t % 2])
         if v_seq is not None:
-            v_seq[t] = v
+            v_seq[t].copy_(v)
     return spikes, (v_seq if v_seq is not None else v), saved
 
 
@@ -170,23 +191,31 @@ def lif_backward_reference(
     grad_x = torch.empty(saved.shape, dtype=x_dtype, device=saved.device)
     carry = torch.zeros(saved.shape[1:], dtype=sdt, device=saved.device)
     if grad_v is not None and not store_v_seq:
-        carry = carry + grad_v.to(sdt)
+        carry.add_(grad_v.to(sdt))
     grad_k = torch.zeros((), dtype=sdt, device=saved.device)
+    sg, r, gh, tmp = (torch.empty_like(carry) for _ in range(4))  # reused every step (see the forward)
     for t in range(T - 1, -1, -1):
         h, u, s = _unpack_saved(saved[t], v_threshold, sdt, compact)
-        sg = surrogate_derivative(u, surrogate_id, alpha)
-        g = carry + grad_v[t].to(sdt) if (grad_v is not None and store_v_seq) else carry
-        if v_reset is not None:
-            r = torch.where(s, 0.0, 1.0).to(sdt)
+        surrogate_derivative(u, surrogate_id, alpha, out=sg, tmp=tmp)
+        if grad_v is not None and store_v_seq:
+            carry.add_(grad_v[t])  # carry now holds g_t = dL/dv_t
+        if v_reset is not None:  # r_t = (1 - s_t) [+ (v_reset - h_t) sg']
+            torch.logical_not(s, out=r)
             if not detach_reset:
-                r = r + (v_reset - h) * sg
-        else:
-            r = torch.ones_like(h) if detach_reset else 1 - sg * v_threshold
-        gh = g * r
+                r.add_(_rsub(v_reset, h, out=tmp).mul_(sg))
+            torch.mul(carry, r, out=gh)
+        elif detach_reset:  # r_t = 1
+            gh.copy_(carry)
+        else:  # r_t = 1 - v_threshold sg'
+            _rsub(1.0, torch.mul(sg, v_threshold, out=r), out=r)
+            torch.mul(carry, r, out=gh)
         if grad_spikes is not None:
-            gh = gh + grad_spikes[t].to(sdt) * sg
-        grad_x[t] = gh * k if decay_input else gh
-        carry = gh * one_minus_k
+            gh.add_(torch.mul(grad_spikes[t], sg, out=tmp))
+        if decay_input:
+            grad_x[t].copy_(torch.mul(gh, k, out=tmp))
+        else:
+            grad_x[t].copy_(gh)
+        torch.mul(gh, one_minus_k, out=carry)
         if tau_grad:
             if t > 0:
                 hp, up, sp = _unpack_saved(saved[t - 1], v_threshold, sdt, compact)
