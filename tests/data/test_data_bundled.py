@@ -29,10 +29,8 @@ def test_bundled_dir_in_a_wheel_is_the_package_data_folder(tmp_path, monkeypatch
     assert data.bundled_dir() == package / "_bundled"
 
 
-@pytest.mark.skipif(
-    not all(f.is_file() for f in FILES), reason=f"bundled spoken-digits files not generated yet: {FILES}"
-)
 def test_bundled_spoken_digits_have_20_classes_and_disjoint_speakers(no_network):
+    assert all(f.is_file() for f in FILES), f"bundled files missing (they are committed): {FILES}"
     train = data.SpokenDigits("train")
     test = data.SpokenDigits(split="test", dt_ms=10, channel_pool=5)
     assert train.num_classes == 20 and len(train.classes) == 20
