@@ -1,0 +1,12 @@
+"""snnkit.layers: nn.Modules that are not neurons.
+
+- :class:`SeqBatchNorm1d`, :class:`SeqBatchNorm2d`: BatchNorm over ``T * B`` for time-first tensors.
+- :class:`TimeDistributed`: run a per-step module (conv, pool) on all time steps at once.
+- :class:`LeakyIntegrator`: non-spiking leaky-integrator readout.
+"""
+
+from .norm import SeqBatchNorm1d, SeqBatchNorm2d
+from .readout import LeakyIntegrator
+from .time_distributed import TimeDistributed
+
+__all__ = ["SeqBatchNorm1d", "SeqBatchNorm2d", "TimeDistributed", "LeakyIntegrator"]

@@ -1,0 +1,17 @@
+"""snnkit.models: whole networks, built by name.
+
+``build(name, in_shape, num_classes, **kw)`` with ``in_shape`` one time step of one sample (no T, no B).
+All models take time-first input ``[T, B, *in_shape]`` and return per-step logits ``[T, B, num_classes]``; the
+training loss and the prediction average them over time (rate decoding), which keeps per-step outputs available for
+per-step methods (SLTT) and for analysis.
+
+Registered names (see :func:`available`):
+- ``"mlp"``: :class:`SpikingMLP` for spike trains ``[T, B, C]`` (SHD, SSC, spoken digits).
+- ``"vgg"``: :class:`SpikingVGG` for DVS frames ``[T, B, 2, H, W]`` (CIFAR10-DVS).
+"""
+
+from .mlp import SpikingMLP
+from .registry import available, build, register
+from .vgg import DEFAULT_CFG, SpikingVGG
+
+__all__ = ["build", "available", "register", "SpikingMLP", "SpikingVGG", "DEFAULT_CFG"]

@@ -1,0 +1,57 @@
+"""Name -> model-constructor registry: ``build("mlp", in_shape=(140,), num_classes=20)``.
+
+Every model in the registry takes ``in_shape`` (one time step of one sample, without T and B, e.g. ``(140,)`` or
+``(2, 48, 48)``) and ``num_classes`` plus its own keyword arguments, and returns logits ``[T, B, num_classes]``
+for a time-first input ``[T, B, *in_shape]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import nn
+
+__all__ = ["register", "build", "available"]
+
+ModelFactory = Callable[..., nn.Module]
+_REGISTRY: dict[str, ModelFactory] = {}
+
+
+def register(name: str) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator: make ``factory(in_shape, num_classes, **kw)`` buildable as ``build(name, ...)``."""
+
+    def deco(factory: ModelFactory) -> ModelFactory:
+        if name in _REGISTRY:
+            raise ValueError(f"model name {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def available() -> list[str]:
+    """Sorted names accepted by :func:`build`."""
+    return sorted(_REGISTRY)
+
+
+def build(name: str, in_shape: Sequence[int], num_classes: int, **kwargs: Any) -> nn.Module:
+    """Construct the registered model ``name``.
+
+    Args:
+        name: a name from :func:`available`.
+        in_shape: shape of one time step of one sample (no T, no B), e.g. ``(140,)`` or ``(2, 48, 48)``.
+        num_classes: number of output logits.
+        **kwargs: model-specific options (see each model's docstring).
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones) or invalid shape/class count.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(available())}")
+    shape = tuple(int(s) for s in in_shape)
+    if not shape or any(s <= 0 for s in shape):
+        raise ValueError(f"model {name!r}: in_shape must be a non-empty tuple of positive sizes, got {in_shape!r}")
+    if int(num_classes) < 2:
+        raise ValueError(f"model {name!r}: num_classes must be >= 2, got {num_classes}")
+    return _REGISTRY[name](shape, int(num_classes), **kwargs)

@@ -1,0 +1,61 @@
+"""One rank of the DDP test, launched by torchrun (argv: out directory).
+
+In one process group (created here, so snnkit joins it rather than creating its own) each rank runs:
+1. an uninterrupted 2-epoch run ``full``;
+2. the same run ``killed``, crashed by an exception on every rank after batch 7 (epoch 2, between checkpoints);
+3. ``resume`` of ``killed``.
+Each rank saves the weights it ends with to ``<out>/<run>/rank<r>.pt`` for the test to compare.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from _training_data import tiny_bundle
+
+from snnkit.training import TrainConfig, resume, train
+
+out = Path(sys.argv[1])
+rank = int(os.environ["RANK"])
+dist.init_process_group("gloo")
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after_7(trainer) -> None:
+    if trainer.global_step == 7:
+        raise Crash
+
+
+def config(name: str) -> TrainConfig:
+    return TrainConfig(
+        dataset="tiny",
+        model="mlp",
+        model_kwargs={"hidden": [24], "dropout": 0.3},
+        epochs=2,
+        batch_size=8,
+        lr=1e-2,
+        device="cpu",
+        seed=3,
+        ckpt_every=2,
+        plot_every=0,
+        out=str(out),
+        name=name,
+    )
+
+
+full = train(config("full"), data=tiny_bundle(), progress=False)
+torch.save(full.model.state_dict(), out / "full" / f"rank{rank}.pt")
+try:
+    train(config("killed"), data=tiny_bundle(), callbacks=[crash_after_7], progress=False)
+    raise AssertionError("the crash callback did not fire")
+except Crash:
+    pass
+assert dist.is_initialized(), "snnkit must not destroy a process group it did not create"
+resumed = resume(out / "killed", data=tiny_bundle(), progress=False)
+torch.save(resumed.model.state_dict(), out / "killed" / f"rank{rank}.pt")
+dist.destroy_process_group()
