@@ -132,9 +132,10 @@ def lif_forward_reference(
     # Work buffers reused every step: a fresh multi-MB tensor per op would page-fault on every step on CPU.
     h_buf, u, v_bufs = torch.empty_like(v), torch.empty_like(v), (torch.empty_like(v), torch.empty_like(v))
     s = torch.empty(v.shape, dtype=torch.bool, device=x.device)
+    x_buf = None if x.dtype == sdt else torch.empty_like(v)
     for t in range(x.shape[0]):
         h = saved[t] if (save and not compact) else h_buf
-        _charge_into(h, x[t] if x.dtype == sdt else x[t].to(sdt), v, k, vr, decay_input)
+        _charge_into(h, x[t] if x_buf is None else x_buf.copy_(x[t]), v, k, vr, decay_input)
         torch.sub(h, v_threshold, out=u)
         torch.ge(u, 0, out=s)
         spikes[t].copy_(s)
@@ -194,11 +195,16 @@ def lif_backward_reference(
         carry.add_(grad_v.to(sdt))
     grad_k = torch.zeros((), dtype=sdt, device=saved.device)
     sg, r, gh, tmp = (torch.empty_like(carry) for _ in range(4))  # reused every step (see the forward)
+    g_buf = torch.empty_like(carry)
+
+    def as_state(g: torch.Tensor) -> torch.Tensor:  # a bf16/fp16 gradient step, converted into a reused buffer
+        return g if g.dtype == sdt else g_buf.copy_(g)
+
     for t in range(T - 1, -1, -1):
         h, u, s = _unpack_saved(saved[t], v_threshold, sdt, compact)
         surrogate_derivative(u, surrogate_id, alpha, out=sg, tmp=tmp)
         if grad_v is not None and store_v_seq:
-            carry.add_(grad_v[t])  # carry now holds g_t = dL/dv_t
+            carry.add_(as_state(grad_v[t]))  # carry now holds g_t = dL/dv_t
         if v_reset is not None:  # r_t = (1 - s_t) [+ (v_reset - h_t) sg']
             torch.logical_not(s, out=r)
             if not detach_reset:
@@ -210,7 +216,7 @@ def lif_backward_reference(
             _rsub(1.0, torch.mul(sg, v_threshold, out=r), out=r)
             torch.mul(carry, r, out=gh)
         if grad_spikes is not None:
-            gh.add_(torch.mul(grad_spikes[t], sg, out=tmp))
+            gh.add_(torch.mul(as_state(grad_spikes[t]), sg, out=tmp))
         if decay_input:
             grad_x[t].copy_(torch.mul(gh, k, out=tmp))
         else:
