@@ -29,7 +29,7 @@ def _surrogate_grad(u, c1, c2, SG_ID: tl.constexpr):
         g = c2 / (1.0 + z * z)
     elif SG_ID == 1:  # Sigmoid
         sig = tl.sigmoid(u * c1)
-        g = (sig * (1.0 - sig)) * c2
+        g = (sig - sig * sig) * c2
     elif SG_ID == 2:  # Triangle
         g = tl.maximum(c1 - tl.abs(u) * c2, 0.0)
     else:  # Rectangle

@@ -107,7 +107,10 @@ def _lif_forward_op(
     vr = v_reset if hard_reset else None
     if use_triton:
         return _triton_forward(x, v0, inv_tau, tau_t, v_threshold, vr, decay_input, store_v_seq, compact, save)
-    if not bool(torch.isfinite(x).all()):
+    # One allocation-free reduction: NaN/inf make the sum non-finite. Only then (or when huge finite values overflow
+    # the sum) is the exact elementwise check worth its four passes.
+    if not bool(torch.isfinite(x.sum(dtype=torch.float64 if x.dtype == torch.float64 else torch.float32))) \
+            and not bool(torch.isfinite(x).all()):
         raise ValueError("x contains NaN or inf; lif_multistep expects finite inputs")
     k = (1 / tau_t.to(reference.state_dtype(x.dtype))) if tau_t is not None else inv_tau
     spikes, v_out, saved = reference.lif_forward_reference(

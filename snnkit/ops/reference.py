@@ -26,7 +26,8 @@ flat). The error in dL/dx is that of ``sg'`` and the reset term at the rounded `
 
 These loops run one fused step per time step without building an autograd graph: the autograd.Function in
 ``snnkit.ops.lif`` calls them for CPU tensors. Every formula mirrors ``snnkit.kernels.lif`` operation by operation so
-that the two agree to the last bit or two in float32.
+that the two agree to the last bit or two in float32 (the CPU loop fuses a few multiply-adds, which can round once
+where the kernels round twice, or the reverse where the GPU compiler contracts them).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _rsub(c: float, a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return torch.sub(a.new_full((), c), a, out=out)
 
 
-def surrogate_derivative(u: torch.Tensor, kernel_id: int, alpha: float, out: Optional[torch.Tensor] = None,
-                         tmp: Optional[torch.Tensor] = None) -> torch.Tensor:
+def surrogate_derivative(u: torch.Tensor, kernel_id: int, alpha: float, out: Optional[torch.Tensor] = None
+                         ) -> torch.Tensor:
     """``sg'(u)`` with exactly the operation order of the Triton kernels (into ``out`` when given)."""
     c1, c2 = surrogate_constants(kernel_id, alpha)
     sg = torch.empty_like(u) if out is None else out
@@ -74,11 +75,9 @@ def surrogate_derivative(u: torch.Tensor, kernel_id: int, alpha: float, out: Opt
         torch.mul(u, c1, out=sg)
         sg.mul_(sg).add_(1)
         return torch.div(sg.new_full((), c2), sg, out=sg)
-    if kernel_id == 1:  # (s (1 - s)) c2, s = sigmoid(u c1)
-        tmp = torch.empty_like(u) if tmp is None else tmp
+    if kernel_id == 1:  # (s - s^2) c2, s = sigmoid(u c1)
         torch.sigmoid(torch.mul(u, c1, out=sg), out=sg)
-        _rsub(1.0, sg, out=tmp)
-        return sg.mul_(tmp).mul_(c2)
+        return sg.addcmul_(sg, sg, value=-1).mul_(c2)
     torch.abs(u, out=sg)
     if kernel_id == 2:  # max(0, c1 - |u| c2)
         return _rsub(c1, sg.mul_(c2), out=sg).clamp_min_(0)
@@ -89,7 +88,10 @@ def _charge_into(h: torch.Tensor, x_t: torch.Tensor, v: torch.Tensor, k, vr: flo
     """``h = v + (x_t - (v - vr)) k`` or ``h = v - (v - vr) k + x_t``, written into ``h`` in the kernels' order."""
     if decay_input:
         torch.sub(x_t, torch.sub(v, vr, out=h) if vr != 0 else v, out=h)
-        h.mul_(k).add_(v)
+        if isinstance(k, torch.Tensor):
+            h.mul_(k).add_(v)
+        else:
+            torch.add(v, h, alpha=k, out=h)  # one fused pass: v + k (x - (v - vr))
     else:
         torch.sub(v, vr, out=h) if vr != 0 else h.copy_(v)
         torch.sub(v, h.mul_(k), out=h)
@@ -136,8 +138,9 @@ def lif_forward_reference(
     for t in range(x.shape[0]):
         h = saved[t] if (save and not compact) else h_buf
         _charge_into(h, x[t] if x_buf is None else x_buf.copy_(x[t]), v, k, vr, decay_input)
-        torch.sub(h, v_threshold, out=u)
-        torch.ge(u, 0, out=s)
+        if v_reset is None or compact:
+            torch.sub(h, v_threshold, out=u)
+        torch.ge(h, v_threshold, out=s)  # h >= v_th exactly when h - v_th >= 0 (IEEE subtraction is exact at 0)
         spikes[t].copy_(s)
         if save and compact:
             saved[t].copy_(_compact(u, s))
@@ -202,13 +205,13 @@ def lif_backward_reference(
 
     for t in range(T - 1, -1, -1):
         h, u, s = _unpack_saved(saved[t], v_threshold, sdt, compact)
-        surrogate_derivative(u, surrogate_id, alpha, out=sg, tmp=tmp)
+        surrogate_derivative(u, surrogate_id, alpha, out=sg)
         if grad_v is not None and store_v_seq:
             carry.add_(as_state(grad_v[t]))  # carry now holds g_t = dL/dv_t
         if v_reset is not None:  # r_t = (1 - s_t) [+ (v_reset - h_t) sg']
             torch.logical_not(s, out=r)
             if not detach_reset:
-                r.add_(_rsub(v_reset, h, out=tmp).mul_(sg))
+                r.addcmul_(_rsub(v_reset, h, out=tmp), sg)
             torch.mul(carry, r, out=gh)
         elif detach_reset:  # r_t = 1
             gh.copy_(carry)
@@ -216,9 +219,12 @@ def lif_backward_reference(
             _rsub(1.0, torch.mul(sg, v_threshold, out=r), out=r)
             torch.mul(carry, r, out=gh)
         if grad_spikes is not None:
-            gh.add_(torch.mul(as_state(grad_spikes[t]), sg, out=tmp))
+            gh.addcmul_(as_state(grad_spikes[t]), sg)
         if decay_input:
-            grad_x[t].copy_(torch.mul(gh, k, out=tmp))
+            if x_dtype == sdt:
+                torch.mul(gh, k, out=grad_x[t])
+            else:
+                grad_x[t].copy_(torch.mul(gh, k, out=tmp))
         else:
             grad_x[t].copy_(gh)
         torch.mul(gh, one_minus_k, out=carry)
