@@ -85,7 +85,7 @@ class LIF(StatefulNeuron):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if self.step_mode == "s":
             if x.dim() < 1:
-                raise ValueError(f"in step_mode 's' x is one time step [B, ...], got a 0-dim tensor")
+                raise ValueError("in step_mode 's' x is one time step [B, ...], got a 0-dim tensor")
             v0 = self._usable_state(x)
             spikes, v = self._op(x.unsqueeze(0), self._rest(x) if v0 is None else v0, False)
             self._store_state(v)

@@ -1,6 +1,5 @@
 """Bad input to lif_multistep gets a ValueError/TypeError naming the argument, before any kernel runs."""
 
-import os
 
 import pytest
 import torch

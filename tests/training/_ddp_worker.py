@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from _training_data import tiny_bundle
+from _training_data import tiny_bundle, tiny_config
 
 from snnkit.training import TrainConfig, resume, train
 
@@ -32,20 +32,7 @@ def crash_after_7(trainer) -> None:
 
 
 def config(name: str) -> TrainConfig:
-    return TrainConfig(
-        dataset="tiny",
-        model="mlp",
-        model_kwargs={"hidden": [24], "dropout": 0.3},
-        epochs=2,
-        batch_size=8,
-        lr=1e-2,
-        device="cpu",
-        seed=3,
-        ckpt_every=2,
-        plot_every=0,
-        out=str(out),
-        name=name,
-    )
+    return tiny_config(str(out), name)
 
 
 full = train(config("full"), data=tiny_bundle(), progress=False)

@@ -4,25 +4,12 @@ import os
 import signal
 import sys
 
-from _training_data import tiny_bundle
+from _training_data import tiny_bundle, tiny_config
 
-from snnkit.training import TrainConfig, train
+from snnkit.training import train
 
 out, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-cfg = TrainConfig(
-    dataset="tiny",
-    model="mlp",
-    model_kwargs={"hidden": [24], "dropout": 0.3},
-    epochs=2,
-    batch_size=8,
-    lr=1e-2,
-    device="cpu",
-    seed=3,
-    ckpt_every=2,
-    plot_every=0,
-    out=out,
-    name=name,
-)
+cfg = tiny_config(out, name)
 
 
 def die(trainer) -> None:

@@ -12,7 +12,7 @@ from snnkit.training import DataBundle, TrainConfig
 # Helper modules (subprocess workers) live next to the tests.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _training_data import tiny_bundle  # noqa: E402
+from _training_data import tiny_bundle, tiny_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -23,17 +23,4 @@ def bundle() -> DataBundle:
 @pytest.fixture
 def cfg(tmp_path: Path) -> TrainConfig:
     """Two short epochs of a one-hidden-layer MLP with dropout (so dropout RNG matters for exact resume)."""
-    return TrainConfig(
-        dataset="tiny",
-        model="mlp",
-        model_kwargs={"hidden": [24], "dropout": 0.3},
-        epochs=2,
-        batch_size=8,
-        lr=1e-2,
-        device="cpu",
-        seed=3,
-        ckpt_every=2,
-        plot_every=0,
-        out=str(tmp_path),
-        name="run",
-    )
+    return tiny_config(str(tmp_path), "run")

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnkit.training import CheckpointError, TrainConfig, Trainer, read_jsonl, resume, train
+from _training_data import tiny_config
+
+from snnkit.training import CheckpointError, Trainer, read_jsonl, resume, train
 from snnkit.training.loop import TrainResult
 
 HERE = Path(__file__).parent
@@ -45,20 +47,7 @@ def comparable(records: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def reference(bundle, tmp_path_factory) -> TrainResult:
     """The uninterrupted run every resumed run is compared with."""
-    cfg = TrainConfig(
-        dataset="tiny",
-        model="mlp",
-        model_kwargs={"hidden": [24], "dropout": 0.3},
-        epochs=2,
-        batch_size=8,
-        lr=1e-2,
-        device="cpu",
-        seed=3,
-        ckpt_every=2,
-        plot_every=0,
-        out=str(tmp_path_factory.mktemp("ref")),
-        name="run",
-    )
+    cfg = tiny_config(str(tmp_path_factory.mktemp("ref")), "run")
     return train(cfg, data=bundle, progress=False)
 
 
