@@ -48,7 +48,7 @@ def _positive_float(text: str) -> float:
 
 
 # Settings a resumed run may change: they do not influence the numbers it computes.
-_RESUME_OVERRIDABLE = ("device", "workers", "root")
+_RESUME_OVERRIDABLE = ("device", "workers", "root", "download")
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -86,6 +86,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dt-ms", type=_positive_float, default=None, help=f"time bin in ms, shd/ssc (default {d.dt_ms:g})")
     p.add_argument("--amp", action="store_true", default=None, help="bf16 autocast on CUDA")
+    p.add_argument(
+        "--download", action="store_true", default=None,
+        help="let tonic download missing shd/ssc/cifar10dvs files into --root (default: never touch the network)",
+    )
     p.add_argument(
         "--workers", type=_nonneg_int, default=None, help=f"DataLoader worker processes (default {d.workers})"
     )

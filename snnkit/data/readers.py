@@ -166,7 +166,7 @@ class _HSDLocal(_LocalFiles):
         return (
             f"{self.dataset_name} file not found: expected {h5}\n"
             f"  (or its archive {archive} / {h5.name}.gz in {self._folder}, extracted automatically).\n"
-            f"  Get it from {url} and place it there, or pass download=True to let tonic download it."
+            f"  Get it from {url} and place it there, or pass download=True (CLI: --download) to let tonic download it."
         )
 
 
@@ -295,7 +295,7 @@ class CIFAR10DVSReader(_LocalFiles, tonic.datasets.CIFAR10DVS):
             f"  Expected {self._folder}/<class>/*.aedat4 for the 10 classes ({', '.join(self.classes)}), or the "
             f"class archives <class>.zip, or the archive {self.filename}, in that folder (extracted automatically).\n"
             f"  Get {self.filename} from {self.url} (figshare, several GB) and place it there, or pass "
-            "download=True to let tonic download it. Reading needs the 'aedat' package (pip install aedat)."
+            "download=True (CLI: --download) to let tonic download it. Reading needs the 'aedat' package (pip install aedat)."
         )
 
 

@@ -21,6 +21,7 @@ class TrainConfig:
     Attributes:
         dataset: one of :data:`DATASETS`, or any label when datasets are passed to :func:`~snnkit.training.train`.
         root: data root for the downloadable datasets (``datasets/`` in the repository).
+        download: let tonic download missing SHD/SSC/CIFAR10-DVS files (default: a clear error, no network).
         model: a name from :func:`snnkit.models.available`; ``"auto"`` = ``"vgg"`` for cifar10dvs, else ``"mlp"``.
         model_kwargs: extra keyword arguments for the model constructor.
         epochs: number of passes over the training set.
@@ -47,6 +48,7 @@ class TrainConfig:
 
     dataset: str = "spoken-digits"
     root: str = "datasets"
+    download: bool = False
     model: str = "auto"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     epochs: int = 12

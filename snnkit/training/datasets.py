@@ -41,11 +41,13 @@ def build_datasets(cfg: TrainConfig) -> DataBundle:
     if name == "spoken-digits":
         train, test = data.SpokenDigits(split="train", **audio), data.SpokenDigits(split="test", **audio)
     elif name == "shd":
+        audio["download"] = cfg.download
         train, test = data.SHD(cfg.root, split="train", **audio), data.SHD(cfg.root, split="test", **audio)
     elif name == "ssc":
+        audio["download"] = cfg.download
         train, test = data.SSC(cfg.root, split="train", **audio), data.SSC(cfg.root, split="test", **audio)
     elif name == "cifar10dvs":
-        dvs = {"time_steps": cfg.time_steps or 10, "size": cfg.size}
+        dvs = {"time_steps": cfg.time_steps or 10, "size": cfg.size, "download": cfg.download}
         train = data.CIFAR10DVS(cfg.root, split="train", **dvs)
         test = data.CIFAR10DVS(cfg.root, split="test", **dvs)
     else:

@@ -496,7 +496,7 @@ def resume(
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: {run_dir} has no checkpoint ({path} not found)")
     payload = load_checkpoint(path)
-    allowed = {"device", "workers", "root"}
+    allowed = {"device", "workers", "root", "download"}
     bad = set(overrides or {}) - allowed
     if bad:
         raise ValueError(f"resume can only override {sorted(allowed)}, not {sorted(bad)}")

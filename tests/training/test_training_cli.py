@@ -56,6 +56,20 @@ def test_resume_with_corrupt_checkpoint(tmp_path: Path, capsys) -> None:
 def test_missing_dataset_files_give_one_line_error(tmp_path: Path, capsys) -> None:
     code, err = run_cli(["--dataset", "shd", "--root", str(tmp_path), "--epochs", "1"], capsys)
     assert code != 0 and "snnkit train: error:" in err and "Traceback" not in err
+    assert "shd_train.h5" in err and "--download" in err
+
+
+def test_download_flag_reaches_tonic_and_fails_cleanly_offline(tmp_path: Path, capsys, monkeypatch) -> None:
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    code, err = run_cli(["--dataset", "shd", "--root", str(tmp_path), "--download", "--epochs", "1"], capsys)
+    assert code != 0 and "download of https://zenkelab.org/datasets/shd_train.h5.zip" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(("device", "message"), [("bogus", "invalid device 'bogus'"), ("cuda:7", "not available")])
