@@ -21,6 +21,7 @@ CIFAR10-DVS) and the downloading; these subclasses change only how tonic decides
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import re
@@ -68,7 +69,7 @@ def _extract(archive: Path, to: Path) -> None:
         ) from error
 
 
-class _LocalFiles:
+class _LocalFiles(abc.ABC):
     """Mixin for a tonic dataset: explicit folder, local-only existence check, opt-in download.
 
     Subclasses implement ``_check_exists`` (tonic's hook, called by the tonic constructor before it reads files)
@@ -90,8 +91,9 @@ class _LocalFiles:
         # tonic.Dataset.__init__ assigns save_to/<ClassName>; the folder was fixed explicitly in __init__.
         pass
 
+    @abc.abstractmethod
     def _missing_message(self) -> str:
-        raise NotImplementedError
+        """The error text for missing files: expected paths, file names, where to get them."""
 
     def download(self) -> None:
         """tonic calls this when ``_check_exists`` is false: download only when the user asked for it."""

@@ -9,6 +9,7 @@ without touching the loop.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -48,13 +49,14 @@ class StepOutput:
     logits: torch.Tensor
 
 
-class TrainingMethod:
+class TrainingMethod(abc.ABC):
     """Base class: subclasses implement :meth:`train_step` for one batch ``x [T, B, ...]``, ``y [B]``."""
 
     name: str = ""
 
+    @abc.abstractmethod
     def train_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> StepOutput:
-        raise NotImplementedError
+        """Forward, loss, backward and optimiser step for one batch."""
 
     @staticmethod
     def clip_and_step(model: nn.Module, ctx: StepContext) -> None:
