@@ -17,8 +17,11 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-FP16_MAX = 65504.0
-FP16_MIN_NORMAL = 6.103515625e-05  # 2^-14: compact saves never produce float16 subnormals
+# Globals read inside @triton.jit must be tl.constexpr instances (a compiled kernel rejects plain globals; the
+# interpreter does not, which is why tests/ops/test_lif_kernel_compile.py compiles every variant for real GPUs).
+FP16_MAX = tl.constexpr(65504.0)
+FP16_MIN_NORMAL = tl.constexpr(6.103515625e-05)  # 2^-14: compact saves never produce float16 subnormals
+FP32_MAX = tl.constexpr(3.4028234663852886e38)
 
 
 @triton.jit
@@ -67,7 +70,7 @@ def lif_forward_kernel(
     v_ptrs = v_out_ptr + offs
     for _ in range(T):
         x = tl.load(x_ptrs, mask=mask, other=0.0).to(tl.float32)
-        bad = bad | ((x != x) | (tl.abs(x) == float("inf"))).to(tl.int32)
+        bad = bad | (~(tl.abs(x) <= FP32_MAX)).to(tl.int32)  # NaN fails every comparison, inf exceeds the max
         if DECAY_INPUT:
             h = v + (x - (v - vr)) * k
         else:
@@ -140,11 +143,12 @@ def lif_backward_kernel(
     else:
         v_first = tl.zeros([BLOCK], dtype=tl.float32) + vr
     grad_k = tl.zeros([BLOCK], dtype=tl.float32)
-    last = (T - 1).to(tl.int64) * N
-    saved_ptrs = saved_ptr + last + offs
-    gs_ptrs = grad_s_ptr + last + offs
-    gv_ptrs = grad_v_ptr + last + offs
-    gx_ptrs = grad_x_ptr + last + offs
+    # int64 offset of step T-1; built from a tensor because T or N equal to 1 arrive as constexprs.
+    last = (offs * 0 + (T - 1)) * N + offs
+    saved_ptrs = saved_ptr + last
+    gs_ptrs = grad_s_ptr + last
+    gv_ptrs = grad_v_ptr + last
+    gx_ptrs = grad_x_ptr + last
     for i in range(T):
         t = T - 1 - i
         h, u, s = _unpack_saved(tl.load(saved_ptrs, mask=mask, other=0.0), v_threshold, COMPACT)
