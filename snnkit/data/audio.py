@@ -69,6 +69,16 @@ class _SpikeAudioFrames(Dataset):
     num_classes: int = 0
     name: str = ""
 
+    def _open_local_or_download(self, root, split, prefix, make_reader, dt_ms, channel_pool, max_duration_ms,
+                                download, cache, cache_dir) -> None:
+        """SHD and SSC: ``<root>/<NAME>/<prefix>_<split>.h5`` (or its archive), read by a local-first tonic reader."""
+        transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms)
+        names = [f"{prefix}_{split}.h5", f"{prefix}_{split}.h5.zip", f"{prefix}_{split}.h5.gz"]
+        folder = dataset_folder(root, self.name, names)
+        reader = make_reader(folder, split, download=download, transform=transform)
+        cache_dir = Path(root).expanduser() / "cache" if cache_dir is None else cache_dir
+        self._setup(reader, split=split, cache=cache, cache_dir=cache_dir, **params)
+
     def _setup(
         self,
         reader: SHDReader | SSCReader | SpokenDigitsReader,
@@ -187,13 +197,11 @@ class SHD(_SpikeAudioFrames):
         cache: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
     ):
-        split = check_choice("split", split, ("train", "test"))
-        transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms)
-        names = [f"shd_{split}.h5", f"shd_{split}.h5.zip", f"shd_{split}.h5.gz"]
-        folder = dataset_folder(root, "SHD", names)
-        reader = SHDReader(folder, train=split == "train", download=download, transform=transform)
-        cache_dir = Path(root).expanduser() / "cache" if cache_dir is None else cache_dir
-        self._setup(reader, split=split, cache=cache, cache_dir=cache_dir, **params)
+        self._open_local_or_download(
+            root, check_choice("split", split, ("train", "test")), "shd",
+            lambda folder, split, **kw: SHDReader(folder, train=split == "train", **kw),
+            dt_ms, channel_pool, max_duration_ms, download, cache, cache_dir,
+        )
 
 
 class SSC(_SpikeAudioFrames):
@@ -224,13 +232,11 @@ class SSC(_SpikeAudioFrames):
         cache: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
     ):
-        split = check_choice("split", split, ("train", "valid", "test"))
-        transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms)
-        names = [f"ssc_{split}.h5", f"ssc_{split}.h5.zip", f"ssc_{split}.h5.gz"]
-        folder = dataset_folder(root, "SSC", names)
-        reader = SSCReader(folder, split=split, download=download, transform=transform)
-        cache_dir = Path(root).expanduser() / "cache" if cache_dir is None else cache_dir
-        self._setup(reader, split=split, cache=cache, cache_dir=cache_dir, **params)
+        self._open_local_or_download(
+            root, check_choice("split", split, ("train", "valid", "test")), "ssc",
+            lambda folder, split, **kw: SSCReader(folder, split=split, **kw),
+            dt_ms, channel_pool, max_duration_ms, download, cache, cache_dir,
+        )
 
 
 class SpokenDigits(_SpikeAudioFrames):
