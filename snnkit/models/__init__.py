@@ -11,7 +11,7 @@ Registered names (see :func:`available`):
 """
 
 from .mlp import SpikingMLP
-from .registry import available, build, register
+from .registry import MODELS, available, build, register
 from .vgg import DEFAULT_CFG, SpikingVGG
 
-__all__ = ["build", "available", "register", "SpikingMLP", "SpikingVGG", "DEFAULT_CFG"]
+__all__ = ["MODELS", "build", "available", "register", "SpikingMLP", "SpikingVGG", "DEFAULT_CFG"]

@@ -2,7 +2,8 @@
 
 Every model in the registry takes ``in_shape`` (one time step of one sample, without T and B, e.g. ``(140,)`` or
 ``(2, 48, 48)``) and ``num_classes`` plus its own keyword arguments, and returns logits ``[T, B, num_classes]``
-for a time-first input ``[T, B, *in_shape]``.
+for a time-first input ``[T, B, *in_shape]``. The table is a :class:`snnkit.registry.Registry`, like those of
+datasets, training methods, losses and metrics.
 """
 
 from __future__ import annotations
@@ -12,27 +13,23 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["register", "build", "available"]
+from snnkit.registry import Registry
+
+__all__ = ["MODELS", "register", "build", "available"]
 
 ModelFactory = Callable[..., nn.Module]
-_REGISTRY: dict[str, ModelFactory] = {}
+#: The model table: ``factory(in_shape, num_classes, **kw) -> nn.Module``.
+MODELS: Registry[ModelFactory] = Registry("model")
 
 
 def register(name: str) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator: make ``factory(in_shape, num_classes, **kw)`` buildable as ``build(name, ...)``."""
-
-    def deco(factory: ModelFactory) -> ModelFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"model name {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
+    return MODELS.register(name)
 
 
 def available() -> list[str]:
     """Sorted names accepted by :func:`build`."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def build(name: str, in_shape: Sequence[int], num_classes: int, **kwargs: Any) -> nn.Module:
@@ -47,11 +44,10 @@ def build(name: str, in_shape: Sequence[int], num_classes: int, **kwargs: Any) -
     Raises:
         ValueError: unknown name (the message lists the valid ones) or invalid shape/class count.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(available())}")
+    factory = MODELS.get(name)
     shape = tuple(int(s) for s in in_shape)
     if not shape or any(s <= 0 for s in shape):
         raise ValueError(f"model {name!r}: in_shape must be a non-empty tuple of positive sizes, got {in_shape!r}")
     if int(num_classes) < 2:
         raise ValueError(f"model {name!r}: num_classes must be >= 2, got {num_classes}")
-    return _REGISTRY[name](shape, int(num_classes), **kwargs)
+    return factory(shape, int(num_classes), **kwargs)

@@ -10,10 +10,8 @@ the file, instead of surfacing a zip-reader error from deep inside ``torch.load`
 and plain Python values, so it is read with ``torch.load(weights_only=True)``: loading a checkpoint never runs
 pickled code.
 
-Writes are atomic: the bytes go to a temporary file in the same directory, are flushed and fsynced, and the file is
-renamed over the target with ``os.replace`` (atomic on POSIX and Windows within one filesystem); the directory is
-then fsynced so the rename itself survives a power cut. A reader, or a run killed at any instant, sees either the
-previous complete checkpoint or the new complete one, never a partial file.
+Writes are atomic (:func:`snnkit.atomic.atomic_write_bytes`): a reader, or a run killed at any instant, sees
+either the previous complete checkpoint or the new complete one, never a partial file.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ import io
 import os
 import random
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,10 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from snnkit.atomic import atomic_write_bytes
+
 __all__ = [
     "CheckpointError",
     "CHECKPOINT_NAME",
-    "atomic_write_bytes",
     "save_checkpoint",
     "load_checkpoint",
     "model_signature",
@@ -57,40 +55,6 @@ class CheckpointError(RuntimeError):
     def __init__(self, path: str | os.PathLike, message: str) -> None:
         self.path = str(path)
         super().__init__(f"{self.path}: {message}")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, ``os.replace``, fsync dir)."""
-    path = Path(path)
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    # Same directory => same filesystem => os.replace is a rename, not a copy. The leading dot keeps the temporary
-    # out of casual listings and globs such as *.pt.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Persist the rename. Not possible on Windows (directories cannot be opened); the rename is still atomic there.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:

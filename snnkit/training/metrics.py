@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import atomic_write_bytes
+from snnkit.atomic import atomic_write_bytes
 
 __all__ = [
     "is_neuron",

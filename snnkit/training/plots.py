@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .checkpoint import atomic_write_bytes
+from snnkit.atomic import atomic_write_bytes
 
 __all__ = ["plot_learning_curves", "plot_raster"]
 
