@@ -52,7 +52,8 @@ def check_tau(name: str, tau, *, device: Optional[torch.device] = None) -> float
     """A membrane time constant in steps: finite and > 1 (``tau = 1`` keeps no memory, ``tau < 1`` diverges).
 
     The same rule for a number and for a one-element floating tensor (a learnable tau). A tensor on a GPU is checked
-    on the device without a host synchronisation (see the module docstring); one on the CPU is checked at once.
+    on the device without a host synchronisation (see the module docstring), and so is any tensor inside a
+    ``torch.compile`` graph; one on the CPU in eager mode is checked at once.
     Returns the float, or the tensor reshaped to ``[]``.
     """
     if isinstance(tau, torch.Tensor):
@@ -63,7 +64,7 @@ def check_tau(name: str, tau, *, device: Optional[torch.device] = None) -> float
         if device is not None and tau.device != device:
             raise ValueError(f"{name} is on {tau.device} but x is on {device}")
         t = tau.reshape(())
-        if t.device.type == "cpu":
+        if t.device.type == "cpu" and not torch.compiler.is_compiling():
             v = float(t.detach())
             if not (math.isfinite(v) and v > 1):
                 raise ValueError(f"{name} must be finite and > 1 (a membrane time constant in steps), got {v}")
@@ -88,8 +89,10 @@ def check_tensor(
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if dtypes is not None and x.dtype not in dtypes:
-        names = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
-        raise TypeError(f"{name} must have dtype in ({names}), got {x.dtype}")
+        names = [str(d).removeprefix("torch.") for d in dtypes]
+        listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+        kind = "a floating tensor" if all(d.is_floating_point for d in dtypes) else "a tensor"
+        raise TypeError(f"{name} must be {kind} ({listed}), got {x.dtype}")
     if x.dim() < min_dim:
         what = "time-first [T, ...]" if time_first else "a tensor"
         raise ValueError(f"{name} must be {what} with at least {min_dim} dims, got shape {tuple(x.shape)}")

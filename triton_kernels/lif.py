@@ -7,9 +7,11 @@ input dtype, S = 4 for exact / 2 for compact saves)::
     forward   read x (b)        write spikes (b), saved (S) [, v_seq (b)]
     backward  read ds (b), saved (S) [, dv_seq (b)]          write dx (b)
 
-The math and its operation order are those of ``snnkit/ops/reference.py`` (the docstring there has the equations).
+The math and its operation order are those of ``snnkit/ops/lif/cpu.py`` (the docstring there has the equations).
+``SPIKING=False`` is the non-spiking mode (``v_threshold=None``): charge only, the potential is the output, no fire
+and no reset; it saves ``h`` only for a learnable tau, and its backward reads no save otherwise.
 Pointers advance by N per step rather than indexing ``t * N``, so T x N beyond 2^31 never overflows int32 offsets.
-No autograd here: ``snnkit.ops.lif`` wraps these launches. Written for triton >= 3.2.
+No autograd here: ``snnkit/ops/lif/launch.py`` launches them and ``snnkit/ops/lif/function.py`` wraps them. Written for triton >= 3.2.
 """
 
 from __future__ import annotations
@@ -17,25 +19,34 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from snnkit.surrogate import ATAN_ID, RECTANGLE_ID, SIGMOID_ID, TRIANGLE_ID
+
 # Globals read inside @triton.jit must be tl.constexpr instances (a compiled kernel rejects plain globals; the
 # interpreter does not, which is why tests/ops/test_lif_kernel_compile.py compiles every variant for real GPUs).
 FP16_MAX = tl.constexpr(65504.0)
 FP16_MIN_NORMAL = tl.constexpr(6.103515625e-05)  # 2^-14: compact saves never produce float16 subnormals
 FP32_MAX = tl.constexpr(3.4028234663852886e38)
+# Surrogate ids from the one table in snnkit/surrogate.py.
+SG_ATAN = tl.constexpr(ATAN_ID)
+SG_SIGMOID = tl.constexpr(SIGMOID_ID)
+SG_TRIANGLE = tl.constexpr(TRIANGLE_ID)
+SG_RECTANGLE = tl.constexpr(RECTANGLE_ID)
 
 
 @triton.jit
 def _surrogate_grad(u, c1, c2, SG_ID: tl.constexpr):
-    # Constants c1, c2 come from snnkit.ops.reference.surrogate_constants, computed once in double precision.
-    if SG_ID == 0:  # ATan
+    # Constants c1, c2 come from snnkit.surrogate.surrogate_constants, computed once in double precision; each
+    # branch repeats the operation order of that table's CPU formula.
+    if SG_ID == SG_ATAN:
         z = u * c1
         g = c2 / (1.0 + z * z)
-    elif SG_ID == 1:  # Sigmoid
+    elif SG_ID == SG_SIGMOID:
         sig = tl.sigmoid(u * c1)
         g = (sig - sig * sig) * c2
-    elif SG_ID == 2:  # Triangle
+    elif SG_ID == SG_TRIANGLE:
         g = tl.maximum(c1 - tl.abs(u) * c2, 0.0)
-    else:  # Rectangle
+    else:
+        tl.static_assert(SG_ID == SG_RECTANGLE, "unknown surrogate id")
         g = tl.where(tl.abs(u) < c2, c1, 0.0)
     return g
 
@@ -44,8 +55,9 @@ def _surrogate_grad(u, c1, c2, SG_ID: tl.constexpr):
 def lif_forward_kernel(
     x_ptr, v0_ptr, tau_ptr, spikes_ptr, v_out_ptr, saved_ptr, bad_ptr,
     T, N, inv_tau, v_threshold, v_reset,
-    HAS_V0: tl.constexpr, TAU_FROM_PTR: tl.constexpr, HARD_RESET: tl.constexpr, DECAY_INPUT: tl.constexpr,
-    STORE_V_SEQ: tl.constexpr, SAVE: tl.constexpr, COMPACT: tl.constexpr, BLOCK: tl.constexpr,
+    SPIKING: tl.constexpr, HAS_V0: tl.constexpr, TAU_FROM_PTR: tl.constexpr, HARD_RESET: tl.constexpr,
+    DECAY_INPUT: tl.constexpr, STORE_V_SEQ: tl.constexpr, SAVE: tl.constexpr, COMPACT: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -75,21 +87,27 @@ def lif_forward_kernel(
             h = v + (x - (v - vr)) * k
         else:
             h = v - (v - vr) * k + x
-        u = h - v_threshold
-        s = u >= 0.0
-        tl.store(s_ptrs, tl.where(s, 1.0, 0.0).to(spikes_ptr.dtype.element_ty), mask=mask)
-        if SAVE:
-            if COMPACT:
-                # |u| in [2^-14, 65504] with the sign of u - v_th: the sign alone encodes the spike.
-                uc = tl.where(s, tl.minimum(tl.maximum(u, FP16_MIN_NORMAL), FP16_MAX),
-                              tl.maximum(tl.minimum(u, -FP16_MIN_NORMAL), -FP16_MAX))
-                tl.store(saved_ptrs, uc.to(tl.float16), mask=mask)
+        if SPIKING:
+            u = h - v_threshold
+            s = u >= 0.0
+            tl.store(s_ptrs, tl.where(s, 1.0, 0.0).to(spikes_ptr.dtype.element_ty), mask=mask)
+            if SAVE:
+                if COMPACT:
+                    # |u| in [2^-14, 65504] with the sign of u - v_th: the sign alone encodes the spike.
+                    uc = tl.where(s, tl.minimum(tl.maximum(u, FP16_MIN_NORMAL), FP16_MAX),
+                                  tl.maximum(tl.minimum(u, -FP16_MIN_NORMAL), -FP16_MAX))
+                    tl.store(saved_ptrs, uc.to(tl.float16), mask=mask)
+                else:
+                    tl.store(saved_ptrs, h, mask=mask)
+            if HARD_RESET:
+                v = tl.where(s, vr, h)
             else:
-                tl.store(saved_ptrs, h, mask=mask)
-        if HARD_RESET:
-            v = tl.where(s, vr, h)
+                v = tl.where(s, u, h)
         else:
-            v = tl.where(s, u, h)
+            tl.store(s_ptrs, h.to(spikes_ptr.dtype.element_ty), mask=mask)
+            if SAVE:
+                tl.store(saved_ptrs, h, mask=mask)
+            v = h
         if STORE_V_SEQ:
             tl.store(v_ptrs, v.to(v_out_ptr.dtype.element_ty), mask=mask)
             v_ptrs += N
@@ -118,7 +136,7 @@ def _unpack_saved(saved, v_threshold, COMPACT: tl.constexpr):
 def lif_backward_kernel(
     grad_s_ptr, grad_v_ptr, saved_ptr, v0_ptr, tau_ptr, grad_x_ptr, grad_v0_ptr, grad_k_ptr,
     T, N, inv_tau, v_threshold, v_reset, c1, c2,
-    SG_ID: tl.constexpr, HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, HAS_V0: tl.constexpr,
+    SG_ID: tl.constexpr, SPIKING: tl.constexpr, HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, HAS_V0: tl.constexpr,
     TAU_FROM_PTR: tl.constexpr, HARD_RESET: tl.constexpr, DETACH_RESET: tl.constexpr, DECAY_INPUT: tl.constexpr,
     STORE_V_SEQ: tl.constexpr, COMPACT: tl.constexpr, TAU_GRAD: tl.constexpr, BLOCK: tl.constexpr,
 ):
@@ -151,24 +169,30 @@ def lif_backward_kernel(
     gx_ptrs = grad_x_ptr + last
     for i in range(T):
         t = T - 1 - i
-        h, u, s = _unpack_saved(tl.load(saved_ptrs, mask=mask, other=0.0), v_threshold, COMPACT)
-        sg = _surrogate_grad(u, c1, c2, SG_ID)
         g = carry
         if HAS_GV:
             if STORE_V_SEQ:
                 g = carry + tl.load(gv_ptrs, mask=mask, other=0.0).to(tl.float32)
-        if HARD_RESET:
-            r = tl.where(s, 0.0, 1.0)
-            if not DETACH_RESET:
-                r = r + (vr - h) * sg
-        else:
-            if DETACH_RESET:
-                r = tl.zeros([BLOCK], dtype=tl.float32) + 1.0
+        if SPIKING:
+            h, u, s = _unpack_saved(tl.load(saved_ptrs, mask=mask, other=0.0), v_threshold, COMPACT)
+            sg = _surrogate_grad(u, c1, c2, SG_ID)
+            if HARD_RESET:
+                r = tl.where(s, 0.0, 1.0)
+                if not DETACH_RESET:
+                    r = r + (vr - h) * sg
             else:
-                r = 1.0 - sg * v_threshold
-        gh = g * r
-        if HAS_GS:
-            gh = gh + tl.load(gs_ptrs, mask=mask, other=0.0).to(tl.float32) * sg
+                if DETACH_RESET:
+                    r = tl.zeros([BLOCK], dtype=tl.float32) + 1.0
+                else:
+                    r = 1.0 - sg * v_threshold
+            gh = g * r
+            if HAS_GS:
+                gh = gh + tl.load(gs_ptrs, mask=mask, other=0.0).to(tl.float32) * sg
+        else:
+            # The potential is the output and nothing resets it: dv/dh = 1, no surrogate.
+            gh = g
+            if HAS_GS:
+                gh = gh + tl.load(gs_ptrs, mask=mask, other=0.0).to(tl.float32)
         if DECAY_INPUT:
             tl.store(gx_ptrs, (gh * k).to(grad_x_ptr.dtype.element_ty), mask=mask)
         else:
@@ -177,12 +201,16 @@ def lif_backward_kernel(
         if TAU_GRAD:
             # v_{t-1}: rebuilt from the previous step's save (or v0 at t = 0), never stored separately.
             has_prev = (offs * 0 + t) > 0  # broadcast: the interpreter rejects a scalar-bool mask term
-            hp, up, sp = _unpack_saved(tl.load(saved_ptrs - N, mask=mask & has_prev, other=0.0), v_threshold,
-                                       COMPACT)
-            if HARD_RESET:
-                vp = tl.where(sp, vr, hp)
+            if SPIKING:
+                hp, up, sp = _unpack_saved(tl.load(saved_ptrs - N, mask=mask & has_prev, other=0.0), v_threshold,
+                                           COMPACT)
+                if HARD_RESET:
+                    vp = tl.where(sp, vr, hp)
+                else:
+                    vp = tl.where(sp, up, hp)
             else:
-                vp = tl.where(sp, up, hp)
+                h = tl.load(saved_ptrs, mask=mask, other=0.0)
+                vp = tl.load(saved_ptrs - N, mask=mask & has_prev, other=0.0)
             vp = tl.where(has_prev, vp, v_first)
             if DECAY_INPUT:
                 grad_k += gh * ((h - vp) / k)

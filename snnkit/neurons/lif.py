@@ -8,8 +8,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..ops.lif import lif_multistep, _check_real
+from ..ops.lif import lif_multistep
 from ..surrogate import Sigmoid, Surrogate
+from ..validation import check_real, check_tau
 from .base import StatefulNeuron
 
 __all__ = ["LIF", "ParametricLIF"]
@@ -29,7 +30,7 @@ class LIF(StatefulNeuron):
         step_mode: "m" (input ``[T, ...]``) or "s" (input ``[...]``, state kept between calls).
         carry_state: in "m" mode, start each call from the state the previous call left (streaming) instead of rest.
         store_v_seq: in "m" mode keep the potential of every step in ``self.v_seq``.
-        backend, storage: as in :func:`snnkit.ops.lif_multistep`.
+        backend, storage, check: as in :func:`snnkit.ops.lif_multistep`.
     """
 
     def __init__(
@@ -45,15 +46,13 @@ class LIF(StatefulNeuron):
         store_v_seq: bool = False,
         backend: str = "auto",
         storage: str = "exact",
+        check: str = "auto",
     ) -> None:
         super().__init__(step_mode=step_mode, carry_state=carry_state)
-        if not isinstance(tau, torch.Tensor):
-            t = _check_real("tau", tau)
-            if t <= 1:
-                raise ValueError(f"tau must be > 1 (a membrane time constant in steps), got {t}")
+        check_tau("tau", tau)  # the op checks every call too: a learnable tau may move
         self._tau = tau
-        self.v_threshold = _check_real("v_threshold", v_threshold)
-        self.v_reset = _check_real("v_reset", v_reset, allow_none=True)
+        self.v_threshold = check_real("v_threshold", v_threshold)
+        self.v_reset = check_real("v_reset", v_reset, allow_none=True)
         self.decay_input = bool(decay_input)
         self.detach_reset = bool(detach_reset)
         if not isinstance(surrogate, Surrogate):
@@ -62,6 +61,7 @@ class LIF(StatefulNeuron):
         self.store_v_seq = bool(store_v_seq)
         self.backend = backend
         self.storage = storage
+        self.check = check
         self.v_seq: Optional[torch.Tensor] = None
 
     @property
@@ -72,7 +72,7 @@ class LIF(StatefulNeuron):
         return lif_multistep(
             x, v0, tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset, decay_input=self.decay_input,
             detach_reset=self.detach_reset, surrogate=self.surrogate, store_v_seq=store_v_seq, backend=self.backend,
-            storage=self.storage,
+            storage=self.storage, check=self.check,
         )
 
     def _rest(self, like: torch.Tensor) -> torch.Tensor:
@@ -121,9 +121,7 @@ class ParametricLIF(LIF):
     """
 
     def __init__(self, init_tau: float = 2.0, **kwargs) -> None:
-        t = _check_real("init_tau", init_tau)
-        if t <= 1:
-            raise ValueError(f"init_tau must be > 1, got {t}")
+        t = check_tau("init_tau", init_tau)
         if "tau" in kwargs:
             raise TypeError("ParametricLIF learns tau: pass init_tau, not tau")
         super().__init__(tau=t, **kwargs)

@@ -1,6 +1,7 @@
-"""Differentiable functional ops. Each dispatches to ``snnkit.kernels`` for CUDA tensors and to
-``snnkit.ops.reference`` (plain PyTorch, the oracle) otherwise."""
+"""Differentiable functional ops, one folder per op (``snnkit/ops/<op>/``): the readable oracle (``naive.py``), the
+CPU path, the Triton launchers (kernels in ``triton_kernels/<op>.py``), the custom ops and autograd.Function, and the
+validated public function in the folder's ``__init__.py``. See ``docs/architecture.md``."""
 
-from .lif import BACKENDS, STORAGES, lif_multistep
+from .lif import BACKENDS, CHECKS, STORAGES, LIFConfig, lif_multistep
 
-__all__ = ["lif_multistep", "BACKENDS", "STORAGES"]
+__all__ = ["lif_multistep", "LIFConfig", "BACKENDS", "STORAGES", "CHECKS"]

@@ -18,8 +18,8 @@ import pytest
 
 pytest.importorskip("triton")
 
-FWD_FLAGS = ["HAS_V0", "TAU_FROM_PTR", "HARD_RESET", "DECAY_INPUT", "STORE_V_SEQ", "SAVE", "COMPACT"]
-BWD_FLAGS = ["HAS_GS", "HAS_GV", "HAS_V0", "TAU_FROM_PTR", "HARD_RESET", "DETACH_RESET", "DECAY_INPUT",
+FWD_FLAGS = ["SPIKING", "HAS_V0", "TAU_FROM_PTR", "HARD_RESET", "DECAY_INPUT", "STORE_V_SEQ", "SAVE", "COMPACT"]
+BWD_FLAGS = ["SPIKING", "HAS_GS", "HAS_GV", "HAS_V0", "TAU_FROM_PTR", "HARD_RESET", "DETACH_RESET", "DECAY_INPUT",
              "STORE_V_SEQ", "COMPACT", "TAU_GRAD"]
 ARCHS = (90, 80)
 PTR = {"float32": "*fp32", "bfloat16": "*bf16", "float16": "*fp16"}

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import snnkit
 import snnkit.ops as ops
 from lif_cases import RESETS, SURROGATES, grid
-from snnkit.ops.reference import lif_multistep_naive
+from snnkit.ops.lif import lif_multistep_naive
 
 sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
 sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")

@@ -1,0 +1,187 @@
+"""The LIF op's dispatch: its settings (:class:`LIFConfig`), the ``torch.library`` custom ops with their fakes, the
+finiteness checks, and the ``torch.autograd.Function`` that makes the whole sequence one autograd node.
+
+One ``torch.autograd.Function`` covers all T steps: the forward is one scan (the Triton kernel on CUDA, the CPU
+loop of ``cpu.py`` elsewhere) and the backward one reverse scan, so autograd records one node per layer instead of
+~10 per time step. Both scans are registered as ``torch.library`` custom ops with fake (meta) implementations, so
+``torch.compile`` traces through the op without graph breaks (SpikingJelly 2.0's approach).
+
+Finiteness checks (``check``): NaN or inf in ``x`` or ``v0`` would silently give no spikes and NaN gradients.
+"sync" raises ``ValueError`` at once (on CUDA this reads a flag back to the host: one synchronisation per call);
+"async" queues ``torch._assert_async`` on the device, so the CUDA path never waits for the GPU and a bad input stops
+the program at its next synchronisation with a device-side assert; "off" checks nothing. The Triton forward computes
+the flag for ``x`` in registers (no extra pass over memory); the CPU loop checks ``x`` with one reduction first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from ...validation import check_finite
+from . import cpu
+from .launch import triton_backward, triton_forward
+
+__all__ = ["LIFConfig", "LIFMultistep", "CHECKS"]
+
+CHECKS = ("auto", "sync", "async", "off")
+
+
+@dataclass(frozen=True)
+class LIFConfig:
+    """The non-tensor settings of one call of the op (validated by :func:`snnkit.ops.lif_multistep`).
+
+    Attributes:
+        inv_tau: ``1 / tau`` for a float tau (ignored when tau is a tensor).
+        v_threshold: firing threshold; ``None`` for the non-spiking mode (charge only).
+        v_reset: hard-reset potential (also the resting potential); ``None`` for soft reset (rest at 0).
+        decay_input, detach_reset, store_v_seq: as in :func:`snnkit.ops.lif_multistep`.
+        surrogate_id, alpha: the surrogate's table entry and parameter (``snnkit.surrogate.SURROGATE_TABLE``).
+        compact: save float16 ``h - v_threshold`` instead of float32 ``h`` (spiking mode only).
+        save: the forward keeps what the backward needs.
+        tau_grad: tau is a tensor that requires a gradient.
+        use_triton: run the Triton kernels (else the CPU loops, on whatever device).
+        check: "sync", "async" or "off" (resolved from "auto").
+    """
+
+    inv_tau: float
+    v_threshold: Optional[float]
+    v_reset: Optional[float]
+    decay_input: bool
+    detach_reset: bool
+    surrogate_id: int
+    alpha: float
+    store_v_seq: bool
+    compact: bool
+    save: bool
+    tau_grad: bool
+    use_triton: bool
+    check: str
+
+
+def _v_last_dtype(x: torch.Tensor, v0: Optional[torch.Tensor]) -> torch.dtype:
+    # A float32 state handed in stays float32 under bf16 inputs: streaming must not round the state every chunk.
+    return v0.dtype if v0 is not None else x.dtype
+
+
+def _contig(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if t is None else t.contiguous()
+
+
+def _raise_or_assert(ok: torch.Tensor, name: str, check: str) -> None:
+    """Turn the device boolean ``ok`` into an error as ``check`` says (see the module docstring)."""
+    message = f"{name} contains NaN or inf; lif_multistep expects finite inputs"
+    if check == "sync":
+        if not bool(ok):
+            raise ValueError(message)
+    elif check == "async":
+        torch._assert_async(ok, message)
+
+
+def _check_inputs(x: torch.Tensor, v0: Optional[torch.Tensor], bad: Optional[torch.Tensor], check: str) -> None:
+    if check == "off":
+        return
+    if bad is not None:  # the Triton forward's per-program flags for x
+        _raise_or_assert(bad.max() == 0, "x", check)
+    elif check == "sync":
+        check_finite("x", x)
+    else:
+        _raise_or_assert(torch.isfinite(x).all(), "x", check)
+    if v0 is not None:
+        _raise_or_assert(torch.isfinite(v0).all(), "v0", check)
+
+
+def _k(tau_t: Optional[torch.Tensor], inv_tau: float, dtype: torch.dtype):
+    return (1 / tau_t.to(cpu.state_dtype(dtype))) if tau_t is not None else inv_tau
+
+
+@torch.library.custom_op("snnkit::lif_forward", mutates_args=())
+def _lif_forward_op(
+    x: torch.Tensor, v0: Optional[torch.Tensor], tau_t: Optional[torch.Tensor], inv_tau: float,
+    v_threshold: Optional[float], v_reset: Optional[float], decay_input: bool, store_v_seq: bool,
+    compact: bool, save: bool, use_triton: bool, check: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x, v0, tau_t = x.contiguous(), _contig(v0), _contig(tau_t)
+    if use_triton:
+        out, v_out, saved, bad = triton_forward(x, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input,
+                                                store_v_seq, compact, save, _v_last_dtype(x, v0))
+        _check_inputs(x, v0, bad, check)
+        return out, v_out, saved
+    _check_inputs(x, v0, None, check)
+    out, v_out, saved = cpu.lif_forward_cpu(x, v0, _k(tau_t, inv_tau, x.dtype), v_threshold, v_reset, decay_input,
+                                            store_v_seq, compact, save)
+    return out, v_out.to(x.dtype if store_v_seq else _v_last_dtype(x, v0)).contiguous(), saved
+
+
+@_lif_forward_op.register_fake
+def _(x, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input, store_v_seq, compact, save, use_triton, check):
+    compact = compact and v_threshold is not None
+    saved_dtype = torch.float16 if compact else cpu.state_dtype(x.dtype)
+    return (
+        torch.empty_like(x, memory_format=torch.contiguous_format),
+        x.new_empty(x.shape) if store_v_seq else x.new_empty(x.shape[1:], dtype=_v_last_dtype(x, v0)),
+        x.new_empty(x.shape if save else (0,), dtype=saved_dtype),
+    )
+
+
+@torch.library.custom_op("snnkit::lif_backward", mutates_args=())
+def _lif_backward_op(
+    grad_out: Optional[torch.Tensor], grad_v: Optional[torch.Tensor], saved: torch.Tensor, v0: Optional[torch.Tensor],
+    tau_t: Optional[torch.Tensor], inv_tau: float, v_threshold: Optional[float], v_reset: Optional[float],
+    decay_input: bool, detach_reset: bool, surrogate_id: int, alpha: float, store_v_seq: bool, compact: bool,
+    tau_grad: bool, x_dtype: torch.dtype, shape: list[int], use_triton: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    grad_out, grad_v, v0, tau_t = _contig(grad_out), _contig(grad_v), _contig(v0), _contig(tau_t)
+    if use_triton:
+        return triton_backward(grad_out, grad_v, saved, v0, inv_tau, tau_t, v_threshold, v_reset, decay_input,
+                               detach_reset, surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype,
+                               tuple(shape))
+    return cpu.lif_backward_cpu(
+        grad_out, grad_v, saved, v0, _k(tau_t, inv_tau, x_dtype), v_threshold, v_reset, decay_input, detach_reset,
+        surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype, tuple(shape),
+    )
+
+
+@_lif_backward_op.register_fake
+def _(grad_out, grad_v, saved, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input, detach_reset, surrogate_id,
+      alpha, store_v_seq, compact, tau_grad, x_dtype, shape, use_triton):
+    sdt = cpu.state_dtype(x_dtype)
+    return saved.new_empty(shape, dtype=x_dtype), saved.new_empty(shape[1:], dtype=sdt), saved.new_empty((), dtype=sdt)
+
+
+class LIFMultistep(torch.autograd.Function):
+    """The whole LIF sequence as one autograd node (forward scan + reverse scan)."""
+
+    @staticmethod
+    def forward(ctx, x, v0, tau_t, cfg: LIFConfig):  # type: ignore[override]
+        ctx.set_materialize_grads(False)
+        out, v_out, saved = torch.ops.snnkit.lif_forward(
+            x, v0, tau_t, cfg.inv_tau, cfg.v_threshold, cfg.v_reset, cfg.decay_input, cfg.store_v_seq, cfg.compact,
+            cfg.save, cfg.use_triton, cfg.check,
+        )
+        ctx.cfg = cfg
+        ctx.x_dtype = x.dtype
+        ctx.shape = list(x.shape)
+        ctx.v0_dtype = None if v0 is None else v0.dtype
+        ctx.save_for_backward(saved, v0 if cfg.tau_grad else None, tau_t)
+        return out, v_out
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_v):  # type: ignore[override]
+        cfg: LIFConfig = ctx.cfg
+        saved, v0, tau_t = ctx.saved_tensors
+        if grad_out is None and grad_v is None:
+            return None, None, None, None
+        grad_x, grad_v0, grad_k = torch.ops.snnkit.lif_backward(
+            grad_out, grad_v, saved, v0, tau_t, cfg.inv_tau, cfg.v_threshold, cfg.v_reset, cfg.decay_input,
+            cfg.detach_reset, cfg.surrogate_id, cfg.alpha, cfg.store_v_seq, cfg.compact, ctx.needs_input_grad[2],
+            ctx.x_dtype, ctx.shape, cfg.use_triton,
+        )
+        gv0 = grad_v0.to(ctx.v0_dtype) if ctx.needs_input_grad[1] else None
+        gtau = None
+        if ctx.needs_input_grad[2]:
+            # dL/dtau = dL/dk * dk/dtau with k = 1/tau.
+            gtau = (-grad_k / (tau_t.to(grad_k.dtype) ** 2)).to(tau_t.dtype).reshape(tau_t.shape)
+        return grad_x, gv0, gtau, None
