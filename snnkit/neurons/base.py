@@ -1,8 +1,17 @@
 """Stateful neuron modules: the state conventions shared by every neuron, and ``snnkit.reset``.
 
 Forgetting a reset must not bite (the most common complaint in SpikingJelly and snnTorch issues): a state whose batch
-shape, device or dtype no longer fits the input, or whose autograd graph has been consumed by a backward pass, is
-never reused. The neuron starts from rest instead and warns once, naming ``snnkit.reset``.
+shape, device or dtype no longer fits the input is never reused; the neuron starts from rest instead and warns once,
+naming ``snnkit.reset``. The state is always held in the state dtype of the input (float32 for float16, bfloat16
+and float32 inputs, float64 for float64), so low-precision inputs never round the carried potential.
+
+A state whose autograd graph a backward pass has consumed depends on what the caller asked for:
+
+- ``carry_state=True`` (streaming, truncated BPTT: one backward per chunk of a long recording, and SLTT's per-step
+  backward): the neuron continues from the carried state, detached. Chunked forward passes then fire exactly as
+  one pass over the whole sequence; gradients stop at chunk boundaries, which is what truncated BPTT means.
+- otherwise (``step_mode="s"`` without ``carry_state``): a consumed graph means a new batch began without
+  ``snnkit.reset``, so the neuron starts from rest and warns once.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from typing import Optional
 
 import torch
 from torch import nn
+
+from ..ops.lif import state_dtype
 
 __all__ = ["StatefulNeuron", "reset", "STEP_MODES"]
 
@@ -23,6 +34,8 @@ class StatefulNeuron(nn.Module):
 
     ``step_mode="m"``: ``forward(x [T, ...])`` runs the whole sequence in one fused op and, unless ``carry_state``
     is set (streaming), starts from rest. ``step_mode="s"``: ``forward(x [...])`` advances one step and keeps ``v``.
+    With ``carry_state`` a state whose graph was consumed by a backward continues detached (see the module
+    docstring).
     """
 
     def __init__(self, step_mode: str = "m", carry_state: bool = False) -> None:
@@ -54,7 +67,11 @@ class StatefulNeuron(nn.Module):
             why = f"its shape {tuple(v.shape)} does not match the input's {tuple(like.shape)}"
         elif v.device != like.device:
             why = f"it is on {v.device} but the input is on {like.device}"
+        elif v.dtype != state_dtype(like.dtype):
+            why = f"its dtype {v.dtype} is not the state dtype {state_dtype(like.dtype)} of a {like.dtype} input"
         elif v.requires_grad and self._graph_consumed:
+            if self.carry_state:  # truncated BPTT: continue from the state, without its spent graph
+                return v.detach()
             why = "a backward pass has already consumed its graph"
         if why is None:
             return v

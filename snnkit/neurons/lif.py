@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..ops.lif import lif_multistep
+from ..ops.lif import lif_multistep, state_dtype
 from ..surrogate import Sigmoid, Surrogate
 from ..validation import check_real, check_tau
 from .base import StatefulNeuron
@@ -76,9 +76,9 @@ class LIF(StatefulNeuron):
         )
 
     def _rest(self, like: torch.Tensor) -> torch.Tensor:
-        # The state is kept in float32 whatever the input dtype, so bf16 steps do not round it every step.
-        dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
-        return torch.full(like.shape, 0.0 if self.v_reset is None else self.v_reset, dtype=dtype, device=like.device)
+        # The state is kept in the state dtype (float32 for half inputs), so bf16 steps do not round it every step.
+        return torch.full(like.shape, 0.0 if self.v_reset is None else self.v_reset, dtype=state_dtype(like.dtype),
+                          device=like.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -99,10 +99,10 @@ class LIF(StatefulNeuron):
         if self.store_v_seq:
             spikes, v_seq = self._op(x, v0, True)
             self.v_seq = v_seq
-            self._store_state(v_seq[-1])
+            self._store_state(v_seq[-1].to(state_dtype(x.dtype)))  # v_seq is in x.dtype without a carried v0
         else:
             spikes, v = self._op(x, v0, False)
-            self._store_state(v)
+            self._store_state(v.to(state_dtype(x.dtype)))
         return spikes
 
     def extra_repr(self) -> str:

@@ -125,3 +125,52 @@ def test_parametric_lif_gradcheck_through_w(decay_input):
 
     w = plif.w.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(potentials, (w,), eps=1e-7, atol=1e-6)
+
+
+@pytest.mark.parametrize("step_mode", ["m", "s"])
+def test_truncated_bptt_chunks_fire_as_the_whole_sequence(step_mode):
+    """One backward per chunk with carry_state: the next chunk continues from the carried state, detached."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 4)
+    x = torch.randn(12, 2, 4) + 0.6
+    whole = LIF(surrogate=surrogate.ATan())(lin(x)).detach()
+    stream = LIF(surrogate=surrogate.ATan(), carry_state=True, step_mode=step_mode)
+    chunks = [(0, 5), (5, 9), (9, 12)] if step_mode == "m" else [(t, t + 1) for t in range(12)]
+    outs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "starting from rest" warning
+        for a, b in chunks:
+            y = lin(x[a:b]) if step_mode == "m" else lin(x[a])
+            out = stream(y)
+            out.sum().backward()  # frees this chunk's graph
+            outs.append(out.detach() if step_mode == "m" else out.detach().unsqueeze(0))
+    assert torch.equal(torch.cat(outs), whole)
+    assert lin.weight.grad is not None
+
+
+@pytest.mark.parametrize("store_v_seq", [False, True])
+def test_carried_state_is_float32_under_bf16(store_v_seq):
+    x = torch.randn(10, 2, 6) + 0.6
+    ref = LIF(carry_state=True, store_v_seq=store_v_seq)
+    lif = LIF(carry_state=True, store_v_seq=store_v_seq)
+    ref(x[:5].bfloat16().float())
+    lif(x[:5].bfloat16())
+    assert lif.v.dtype == torch.float32
+    # The bf16 stream carries exactly the float32 state of the same (bf16-rounded) inputs.
+    torch.testing.assert_close(lif.v, ref.v, rtol=0, atol=0)
+    assert torch.equal(lif(x[5:].bfloat16()).float(), ref(x[5:].bfloat16().float()))
+
+
+def test_state_of_the_wrong_dtype_is_not_reused():
+    lif = LIF(step_mode="s")
+    lif(torch.randn(3, 4))
+    lif.v = lif.v.bfloat16()  # e.g. restored from an old half-precision checkpoint
+    with pytest.warns(UserWarning, match="dtype"):
+        lif(torch.randn(3, 4))
+    assert lif.v.dtype == torch.float32
+
+
+@pytest.mark.parametrize("tau", [torch.tensor(0.0), torch.tensor(0.5), torch.tensor(-2.0), torch.tensor(float("nan"))])
+def test_tensor_tau_module_follows_the_float_rule(tau):
+    with pytest.raises(ValueError, match="tau must be finite and > 1"):
+        LIF(tau=tau)

@@ -73,10 +73,16 @@ def test_kernel_matches_reference_storage_dtype_vseq(cfg, dtype):
 
 
 @pytest.mark.parametrize("cfg", list(grid(
-    v_reset=[0.0, None], decay_input=[True, False], storage=["exact", "compact"], surrogate=SURROGATES[:2],
+    v_reset=RESETS, decay_input=[True, False], detach_reset=[False, True], surrogate=SURROGATES,
+    store_v_seq=[False, True],
 )), ids=str)
 def test_kernel_tau_gradient_matches_reference(cfg):
     _compare(cfg, learn_tau=True, seed=2)
+
+
+@pytest.mark.parametrize("storage", ["exact", "compact"])
+def test_kernel_tau_gradient_either_storage(storage):
+    _compare(dict(surrogate=SURROGATES[1], storage=storage), learn_tau=True, seed=4)
 
 
 def test_kernel_multiple_programs_and_ragged_tail():

@@ -93,7 +93,7 @@ def lif_forward_cpu(
 
     Returns ``(out, v_out, saved)``: ``out`` the spikes (or, with ``v_threshold=None``, the potential ``h_t``) in
     ``x.dtype``; ``v_out`` the final potential ``[...]`` in the state dtype, or the whole sequence ``[T, ...]`` in
-    ``x.dtype`` when ``store_v_seq``; ``saved`` the tensor the backward needs (see the module docstring), or an empty
+    ``v0``'s dtype (``x.dtype`` without ``v0``) when ``store_v_seq``; ``saved`` the tensor the backward needs (see the module docstring), or an empty
     tensor when ``save`` is False.
     """
     sdt = state_dtype(x.dtype)
@@ -103,7 +103,7 @@ def lif_forward_cpu(
     v = torch.full(x.shape[1:], vr, dtype=sdt, device=x.device) if v0 is None else v0.to(sdt)
     k = inv_tau.to(sdt) if isinstance(inv_tau, torch.Tensor) else inv_tau
     out = torch.empty_like(x)
-    v_seq = torch.empty_like(x) if store_v_seq else None
+    v_seq = torch.empty(x.shape, dtype=x.dtype if v0 is None else v0.dtype, device=x.device) if store_v_seq else None
     saved = torch.empty(x.shape if save else (0,), dtype=torch.float16 if compact else sdt, device=x.device)
     # Work buffers reused every step: a fresh multi-MB tensor per op would page-fault on every step on CPU.
     h_buf, u, v_bufs = torch.empty_like(v), torch.empty_like(v), (torch.empty_like(v), torch.empty_like(v))

@@ -62,7 +62,7 @@ class LIFConfig:
 
 
 def _v_last_dtype(x: torch.Tensor, v0: Optional[torch.Tensor]) -> torch.dtype:
-    # A float32 state handed in stays float32 under bf16 inputs: streaming must not round the state every chunk.
+    # The potentials (v_last or v_seq) take v0's dtype when given. A float32 state handed in stays float32 under bf16 inputs: streaming must not round the state every chunk.
     return v0.dtype if v0 is not None else x.dtype
 
 
@@ -112,7 +112,7 @@ def _lif_forward_op(
     _check_inputs(x, v0, None, check)
     out, v_out, saved = cpu.lif_forward_cpu(x, v0, _k(tau_t, inv_tau, x.dtype), v_threshold, v_reset, decay_input,
                                             store_v_seq, compact, save)
-    return out, v_out.to(x.dtype if store_v_seq else _v_last_dtype(x, v0)).contiguous(), saved
+    return out, v_out.to(_v_last_dtype(x, v0)).contiguous(), saved
 
 
 @_lif_forward_op.register_fake
@@ -121,7 +121,7 @@ def _(x, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input, store_v_seq, com
     saved_dtype = torch.float16 if compact else cpu.state_dtype(x.dtype)
     return (
         torch.empty_like(x, memory_format=torch.contiguous_format),
-        x.new_empty(x.shape) if store_v_seq else x.new_empty(x.shape[1:], dtype=_v_last_dtype(x, v0)),
+        x.new_empty(x.shape if store_v_seq else x.shape[1:], dtype=_v_last_dtype(x, v0)),
         x.new_empty(x.shape if save else (0,), dtype=saved_dtype),
     )
 

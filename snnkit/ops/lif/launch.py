@@ -40,7 +40,7 @@ def triton_forward(x: torch.Tensor, v0: Optional[torch.Tensor], tau_t: Optional[
     x2 = x.reshape(T, -1)
     n = x2.shape[1]
     out = torch.empty_like(x)
-    v_out = torch.empty_like(x) if store_v_seq else torch.empty(x.shape[1:], dtype=v_last_dtype, device=x.device)
+    v_out = torch.empty(x.shape if store_v_seq else x.shape[1:], dtype=v_last_dtype, device=x.device)
     saved = torch.empty(x.shape if save else (0,), dtype=torch.float16 if compact else torch.float32, device=x.device)
     grid = kern.grid_size(n, BLOCK)
     bad = torch.empty(grid, dtype=torch.int32, device=x.device)  # every program writes its flag
