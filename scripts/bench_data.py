@@ -37,6 +37,7 @@ import torch
 
 import snnkit
 from snnkit import data
+from snnkit.atomic import atomic_write_text
 
 
 def write_synthetic_shd(path: Path, n_samples: int, mean_spikes: int, seed: int) -> None:
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "params": {"dt_ms": args.dt_ms, "channel_pool": args.channel_pool, "batch_size": args.batch_size},
             "rows": rows,
         }
-        args.out.write_text(json.dumps(result, indent=2))
+        atomic_write_text(args.out, json.dumps(result, indent=2))
         print(f"wrote {args.out}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -5,92 +5,152 @@ Commands:
 
 Defaults train the spiking MLP on the bundled spoken digits on CPU in a few minutes and print the final test
 accuracy. ``torchrun --nproc-per-node N -m snnkit train ...`` trains with DistributedDataParallel.
+
+The flags of ``train`` are built from :class:`~snnkit.training.TrainConfig`'s fields, one per field, with the
+field's help text and value rule, so every setting of a run has its flag (``--batch-size`` for ``batch_size``).
+The keyword-argument fields take repeatable ``--model-arg KEY=VALUE`` and ``--method-arg KEY=VALUE``; VALUE is read
+as a Python literal (``hidden=[128,128]``, ``k=2``) or else kept as a plain string (``act=relu``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import MISSING, Field, fields
+from typing import Any
 
-__all__ = ["main", "train_command", "build_parser"]
+__all__ = ["main", "train_command", "build_parser", "train_config"]
+
+# Literal values that fail to parse are taken as plain strings (act=relu), except those that are clearly meant as
+# literals: a list, tuple, dict, set or quoted string with a typo is an error rather than a surprising string.
+_LITERAL_STARTS = "[({'\""
 
 
-def _number(parse, ok, what: str):
-    """An argparse ``type=``: parse ``text`` with ``parse`` and require ``ok(value)``; errors say ``what``."""
+def _flag(f: Field) -> str:
+    """The ``snnkit train`` flag of a TrainConfig field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + (f.metadata.get("flag") or f.name.replace("_", "-"))
 
-    def check(text: str):
+
+def _flag_of(name: str) -> str:
+    """The flag of the TrainConfig field called ``name``."""
+    from snnkit.training.config import TrainConfig
+
+    return next(_flag(f) for f in fields(TrainConfig) if f.name == name)
+
+
+def _value_type(f: Field, base: type):
+    """argparse ``type=`` for a scalar field: parse the text as ``base``, then apply the field's own rule."""
+    from snnkit.training.config import check_name, check_value
+
+    meta = f.metadata
+
+    def parse(text: str) -> Any:
+        value: Any = text
+        if base in (int, float):
+            try:
+                value = base(text)
+            except ValueError:
+                what = meta.get("what") or ("an integer" if base is int else "a number")
+                raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
         try:
-            v = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if not ok(v):
-            raise argparse.ArgumentTypeError(f"must be {what}, got {v}")
-        return v
+            check_value(f, value)
+            if meta.get("names") is not None:
+                check_name(f, value)  # also where the config accepts any label (datasets passed to train())
+        except ValueError as e:
+            problem = str(e)
+            if meta.get("names") is not None:
+                problem = f"invalid choice: {text!r} ({problem})"
+            raise argparse.ArgumentTypeError(problem) from None
+        return value
 
-    return check
-
-
-_positive_int = _number(int, lambda v: v > 0, "a positive integer")
-_nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-_positive_float = _number(float, lambda v: v > 0, "a positive number")  # NaN fails v > 0
+    return parse
 
 
-# Settings a resumed run may change: they do not influence the numbers it computes.
-_RESUME_OVERRIDABLE = ("device", "workers", "root", "download")
+def _key_value_type(f: Field):
+    """argparse ``type=`` for ``KEY=VALUE`` of a keyword-argument field; VALUE is a Python literal or a string."""
+    from snnkit.training.config import check_value
+
+    def parse(text: str) -> tuple[str, Any]:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+        head = raw.strip()[:1]
+        if not head:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r} (empty VALUE)")
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            if head in _LITERAL_STARTS:
+                raise argparse.ArgumentTypeError(f"{key}: {raw!r} is not a valid Python literal") from None
+            value = raw
+        try:
+            check_value(f, {key: value})
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return key, value
+
+    return parse
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    from snnkit.training.config import DATASETS, TrainConfig
+    """One flag per :class:`~snnkit.training.TrainConfig` field, from the field's type and metadata."""
+    from snnkit.training.config import TrainConfig, field_type
 
-    d = TrainConfig()
     # Every default is None here and filled from TrainConfig afterwards, so that with --resume we can tell which
     # flags the user actually typed.
-    p.add_argument("--dataset", choices=DATASETS, default=None, help=f"dataset (default {d.dataset})")
-    p.add_argument("--root", default=None, help=f"data root for shd/ssc/cifar10dvs (default {d.root})")
-    p.add_argument(
-        "--model", default=None, help="model name (see --list-models); default: vgg for cifar10dvs, else mlp"
-    )
-    p.add_argument("--epochs", type=_positive_int, default=None, help=f"training epochs (default {d.epochs})")
-    p.add_argument(
-        "--batch-size", type=_positive_int, default=None, help=f"batch size per process (default {d.batch_size})"
-    )
-    p.add_argument(
-        "--lr", type=_positive_float, default=None, help=f"peak learning rate, AdamW + cosine (default {d.lr})"
-    )
-    p.add_argument("--weight-decay", type=float, default=None, help=f"AdamW weight decay (default {d.weight_decay})")
-    p.add_argument("--device", default=None, help="auto (CUDA if available), cpu, cuda, cuda:1 ... (default auto)")
-    p.add_argument("--seed", type=int, default=None, help=f"seed for weights, dropout and shuffling (default {d.seed})")
-    p.add_argument("--out", default=None, help=f"parent directory of run directories (default {d.out}/)")
-    p.add_argument("--name", default=None, help="run directory name (default <dataset>-<model>-s<seed>-<time>)")
+    for f in fields(TrainConfig):
+        base, _ = field_type(f)
+        meta = f.metadata
+        default = f.default_factory() if f.default is MISSING else f.default
+        text = meta["help"]
+        kw: dict[str, Any] = {"dest": f.name, "default": None}
+        if base is bool:
+            kw["action"] = argparse.BooleanOptionalAction if default else "store_true"
+        elif base is dict:
+            kw.update(action="append", type=_key_value_type(f), metavar="KEY=VALUE")
+        else:
+            kw["type"] = _value_type(f, base)
+            if meta.get("names") is not None:
+                kw["metavar"] = "{" + ",".join([*meta["also"], *meta["names"]()]) + "}"
+            if default is not None:
+                text += f" (default {default})"
+        p.add_argument(_flag(f), help=text.replace("%", "%%"), **kw)
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run in RUN_DIR from its checkpoint")
-    p.add_argument(
-        "--time-steps",
-        type=_positive_int,
-        default=None,
-        help="frames per sample for cifar10dvs (default 10); audio datasets: crop recordings to this many --dt-ms bins",
-    )
-    p.add_argument(
-        "--size", type=_positive_int, default=None, help=f"frame side in pixels, cifar10dvs (default {d.size})"
-    )
-    p.add_argument("--dt-ms", type=_positive_float, default=None, help=f"time bin in ms, shd/ssc (default {d.dt_ms:g})")
-    p.add_argument("--amp", action="store_true", default=None, help="bf16 autocast on CUDA")
-    p.add_argument(
-        "--download", action="store_true", default=None,
-        help="let tonic download missing shd/ssc/cifar10dvs files into --root (default: never touch the network)",
-    )
-    p.add_argument(
-        "--workers", type=_nonneg_int, default=None, help=f"DataLoader worker processes (default {d.workers})"
-    )
-    p.add_argument(
-        "--ckpt-every",
-        type=_nonneg_int,
-        default=None,
-        help=f"also checkpoint every N batches, 0 = epoch ends only (default {d.ckpt_every})",
-    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--list-models", action="store_true", help="print the model names and exit")
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields the user typed, as config values (repeated KEY=VALUE flags -> a dict, later wins)."""
+    from snnkit.training.config import TrainConfig
+
+    given = {}
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            given[f.name] = dict(value) if isinstance(value, list) else value
+    return given
+
+
+def _config(given: dict[str, Any], parser: argparse.ArgumentParser):
+    """``TrainConfig(**given)``; a value the flags accept but the config rejects is an argparse error on its flag."""
+    from snnkit.training.config import ConfigError, TrainConfig
+
+    try:
+        return TrainConfig(**given)
+    except ConfigError as e:
+        parser.error(f"argument {_flag_of(e.field)}: {e.problem}")
+
+
+def train_config(argv: Sequence[str], prog: str = "snnkit train"):
+    """The :class:`~snnkit.training.TrainConfig` that ``snnkit train <argv>`` would run (argparse errors exit 2)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    _add_train_args(parser)
+    return _config(_given(parser.parse_args(argv)), parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,37 +180,35 @@ def train_command(argv: Sequence[str] | None = None, prog: str = "snnkit train")
 def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from snnkit import models
     from snnkit.training import CheckpointError, TrainConfig, resume, train
+    from snnkit.training.config import RESUME_OVERRIDABLE, ConfigError
 
     if args.list_models:
         print("\n".join(models.available()))
         return 0
-    given = {
-        k: v
-        for k, v in vars(args).items()
-        if v is not None and k not in ("command", "_parser", "resume", "no_progress", "list_models")
-    }
+    given = _given(args)
     progress = not args.no_progress
     # Keep the error surface flat: what a user can fix gets one line naming the problem, no traceback.
     try:
         start = time.perf_counter()
         if args.resume:
-            ignored = sorted(set(given) - set(_RESUME_OVERRIDABLE))
+            ignored = sorted(set(given) - set(RESUME_OVERRIDABLE))
             if ignored:
-                flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
+                flags = ", ".join(_flag_of(name) for name in ignored)
                 print(f"note: resuming with the run's saved configuration; ignoring {flags}", file=sys.stderr)
-            overrides = {k: given[k] for k in _RESUME_OVERRIDABLE if k in given}
+            overrides = {k: given[k] for k in RESUME_OVERRIDABLE if k in given}
             result = resume(args.resume, overrides=overrides, progress=progress)
         else:
-            if "model" in given and given["model"] != "auto" and given["model"] not in models.available():
-                parser.error(f"unknown model {given['model']!r}; valid: {', '.join(models.available())}")
-            cfg = TrainConfig(**given)
+            cfg = _config(given, parser)
             result = train(cfg, progress=progress)
         elapsed = time.perf_counter() - start
     except CheckpointError as e:
-        raise SystemExit(f"snnkit train: error: {e}") from None
+        raise SystemExit(f"{parser.prog}: error: {e}") from None
+    except ConfigError as e:  # a resumed run's saved setting that no longer fits, e.g. a device this machine lacks
+        hint = f" (saved with the run; override it with {_flag_of(e.field)})" if e.field in RESUME_OVERRIDABLE else ""
+        raise SystemExit(f"{parser.prog}: error: {e}{hint}") from None
     except (ValueError, FileNotFoundError, OSError) as e:
         # Dataset not found / corrupt (snnkit.data errors subclass these) and invalid settings.
-        raise SystemExit(f"snnkit train: error: {e}") from None
+        raise SystemExit(f"{parser.prog}: error: {e}") from None
     except KeyboardInterrupt:  # the trainer has already printed how to resume
         return 130
     if result.rank == 0:

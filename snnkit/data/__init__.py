@@ -7,6 +7,9 @@ Datasets (items ``(frames, label)``, frames a float32 tensor ``[T, ...]``):
 * :class:`SpokenDigits`: a small spoken-digit set bundled with snnkit in SHD's format; no download.
 * :class:`CIFAR10DVS`: ``[time_steps, 2, size, size]`` event frames (Li et al. 2017), 90/10 split per class.
 
+Each is registered by name in :data:`DATASETS` (``"spoken-digits"``, ``"shd"``, ``"ssc"``, ``"cifar10dvs"``;
+:func:`build_dataset` opens one split, and a dataset registered there can be trained on by name).
+
 :func:`loader` batches them time-first, ``x [T_max, B, ...]`` zero-padded at the end and ``y [B]``.
 
 Files are read by tonic's own readers (``tonic.datasets``); nothing is downloaded unless ``download=True``, so a
@@ -26,12 +29,16 @@ from .dvs import CIFAR10DVS, DVSFrames, split_per_class
 from .errors import CorruptDatasetError, DatasetNotFoundError, DownloadError
 from .loading import loader, pad_collate
 from .paths import bundled_dir
+from .registry import DATASETS, DatasetSettings, build_dataset
 
 __all__ = [
     "SHD",
     "SSC",
     "SpokenDigits",
     "CIFAR10DVS",
+    "DATASETS",
+    "DatasetSettings",
+    "build_dataset",
     "loader",
     "pad_collate",
     "SpikeFrames",

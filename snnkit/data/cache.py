@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tonic import DiskCachedDataset
+
+from snnkit.atomic import atomic_write_text
 
 __all__ = ["FRAMES_VERSION", "fingerprint", "cache_folder", "disk_cached", "ResilientDiskCache"]
 
@@ -47,11 +48,8 @@ def cache_folder(cache_dir: str | os.PathLike[str], name: str, config: Mapping[s
         folder.mkdir(parents=True, exist_ok=True)
         config_file = folder / "config.json"
         if not config_file.is_file():
-            # write-then-rename: DataLoader workers or parallel runs may create the same folder at once
-            handle, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(handle, "w") as out:
-                out.write(json.dumps(full, sort_keys=True, indent=2, default=str))
-            os.replace(tmp, config_file)
+            # atomic: DataLoader workers or parallel runs may create the same folder at once
+            atomic_write_text(config_file, json.dumps(full, sort_keys=True, indent=2, default=str))
     except OSError as error:
         raise OSError(
             f"cannot create the frame cache in {folder}: {error}. Pass cache_dir= a writable folder, or cache=False"

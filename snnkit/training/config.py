@@ -1,14 +1,169 @@
-"""The complete, JSON-serialisable description of a training run (saved in every checkpoint for ``resume``)."""
+"""The complete, JSON-serialisable description of a training run (saved in every checkpoint for ``resume``).
+
+Each field of :class:`TrainConfig` carries its own help text and value rule in its ``metadata``; ``snnkit train``
+builds one flag per field from them (:mod:`snnkit.cli`), so a field added here gets its flag, its ``--help`` line
+and its argument check without further code. Names of datasets, models, training methods and schedulers are
+checked against their registries.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import inspect
+import json
+import keyword
+import math
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["TrainConfig", "DATASETS"]
+import torch
 
-#: Dataset names accepted by ``TrainConfig.dataset`` (see :mod:`snnkit.training.datasets`).
-DATASETS = ("spoken-digits", "shd", "ssc", "cifar10dvs")
+from snnkit.data import DATASETS
+
+__all__ = [
+    "TrainConfig",
+    "ConfigError",
+    "DATASETS",
+    "SCHEDULERS",
+    "SEED_MAX",
+    "RESUME_OVERRIDABLE",
+    "check_device",
+    "check_value",
+    "check_name",
+    "field_type",
+]
+
+#: Learning-rate schedules the loop knows: "cosine" (annealed to 0 per optimiser step) or "none" (constant).
+SCHEDULERS = ("cosine", "none")
+#: Settings a resumed run may change (``snnkit train --resume RUN --device cpu``): they do not influence the numbers
+#: it computes.
+RESUME_OVERRIDABLE = ("device", "workers", "root", "download")
+#: Largest seed: seeds are non-negative 64-bit signed integers (what torch, numpy and the sampler all accept).
+SEED_MAX = 2**63 - 1
+
+
+class ConfigError(ValueError):
+    """A :class:`TrainConfig` value no run can use; ``field`` names it, ``problem`` says what was expected."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+# ------------------------------------------------------------------------------------------------ value rules
+# A rule raises ValueError(problem): the problem text reads after the value's name ("lr: must be finite, got inf")
+# and after a flag ("argument --lr: must be finite, got inf").
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+def _non_negative(v: float) -> bool:
+    return v >= 0
+
+
+def _seed_range(v: int) -> bool:
+    return 0 <= v <= SEED_MAX
+
+
+def _run_name(v: str) -> None:
+    if not v or v in (".", "..") or "/" in v or "\\" in v:
+        raise ValueError(f"must be a single directory name (no path separators, not '.' or '..'), got {v!r}")
+
+
+def _non_empty(v: str) -> None:
+    if not v:
+        raise ValueError("must not be empty")
+
+
+_DEVICES = "auto, cpu, cuda, cuda:N, mps"
+
+
+def check_device(device: str) -> None:
+    """Raise ValueError unless ``device`` names a device this machine has: auto, cpu, cuda, cuda:N or mps."""
+    if device in ("auto", "cpu"):
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps") or (dev.type != "cuda" and dev.index not in (None, 0)):
+        raise ValueError(f"invalid device {device!r}; accepted: {_DEVICES}")
+    if dev.type == "cpu":
+        return
+    here = ["auto", "cpu"]
+    n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n_cuda:
+        here += ["cuda", *(f"cuda:{i}" for i in range(n_cuda))]
+    has_mps = torch.backends.mps.is_available()
+    if has_mps:
+        here.append("mps")
+    if dev.type == "cuda" and not n_cuda:
+        why = "this machine has no CUDA device" + ("" if torch.version.cuda else " (this PyTorch is a CPU-only build)")
+    elif dev.type == "cuda" and dev.index is not None and dev.index >= n_cuda:
+        why = f"this machine has {n_cuda} CUDA device{'s' if n_cuda > 1 else ''}"
+    elif dev.type == "mps" and not has_mps:
+        why = "this machine has no Apple MPS device"
+    else:
+        return
+    raise ValueError(f"device {device!r} is not available: {why}; accepted here: {', '.join(here)}")
+
+
+def _scheduler_names() -> list[str]:
+    return list(SCHEDULERS)
+
+
+def _method_names() -> list[str]:
+    from .methods import METHODS  # a dict or a Registry: both iterate over names
+
+    return sorted(METHODS)
+
+
+def _model_names() -> list[str]:
+    from snnkit.models import available
+
+    return available()
+
+
+def _dataset_names() -> list[str]:
+    return DATASETS.names()
+
+
+def _opt(
+    default: Any = MISSING,
+    *,
+    help: str,
+    what: str | None = None,
+    ok: Callable[[Any], bool] | None = None,
+    check: Callable[[Any], None] | None = None,
+    names: Callable[[], list[str]] | None = None,
+    kind: str | None = None,
+    also: Sequence[str] = (),
+    strict: bool = True,
+    flag: str | None = None,
+    default_factory: Any = MISSING,
+) -> Any:
+    """A dataclass field with its CLI and validation metadata.
+
+    Args:
+        help: one-line description (``--help`` shows it, followed by the default).
+        what: the expected value in words ("a positive integer"); errors read "must be <what>, got <value>".
+        ok: predicate the value must satisfy (the message uses ``what``).
+        check: a function raising ValueError(problem) for values it rejects (for rules ``ok`` cannot express).
+        names: a registry's names; the value must be one of them (or of ``also``). ``kind`` names the registry
+            in messages ("unknown model 'x'"). ``strict=False``: only the CLI checks the names (a dataset name is
+            also a free label when datasets are passed to :func:`~snnkit.training.train`).
+        flag: the CLI flag without ``--`` (default: the field name with ``-`` for ``_``).
+    """
+    meta: dict[str, Any] = {"help": help, "what": what, "ok": ok, "check": check, "names": names, "kind": kind}
+    meta.update({"also": tuple(also), "strict": strict, "flag": flag})
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -16,90 +171,112 @@ class TrainConfig:
     """Everything that determines a run. Defaults give the quick CPU run on the bundled spoken digits.
 
     The defaults (spiking MLP 2 x 256, batch 32, AdamW lr 1e-2 cosine-annealed over 12 epochs) were tuned on the
-    bundled spoken digits for accuracy per CPU minute.
-
-    Attributes:
-        dataset: one of :data:`DATASETS`, or any label when datasets are passed to :func:`~snnkit.training.train`.
-        root: data root for the downloadable datasets (``datasets/`` in the repository).
-        download: let tonic download missing SHD/SSC/CIFAR10-DVS files (default: a clear error, no network).
-        model: a name from :func:`snnkit.models.available`; ``"auto"`` = ``"vgg"`` for cifar10dvs, else ``"mlp"``.
-        model_kwargs: extra keyword arguments for the model constructor.
-        epochs: number of passes over the training set.
-        batch_size: samples per optimiser step (per process under DDP).
-        lr: peak learning rate of Adam(W); cosine-annealed to 0 over all steps when ``scheduler="cosine"``.
-        weight_decay: AdamW decoupled weight decay.
-        scheduler: "cosine" (per optimiser step) or "none".
-        method: per-batch training method (:data:`snnkit.training.methods.METHODS`), "bptt".
-        grad_clip: global gradient-norm clip, ``None`` for none.
-        seed: seeds weights, dropout and the per-epoch shuffling.
-        device: "auto", "cpu", "cuda", "cuda:1", ...
-        amp: bf16 autocast for forward passes on CUDA (ignored, with a note, on CPU).
-        workers: DataLoader worker processes.
-        time_steps: frames per sample for cifar10dvs (``None``: 10); for the audio datasets, crop every recording
-            to its first ``time_steps`` bins of ``dt_ms`` (``None``: whole recordings, padded per batch).
-        size: frame side length for cifar10dvs.
-        dt_ms: time bin for the audio datasets (SHD, SSC, spoken digits).
-        ckpt_every: also checkpoint every this many batches inside an epoch (0: only at epoch ends).
-        plot_every: redraw curves.png and raster.png every this many epochs (0: only after the last epoch).
-        max_train_batches: cap on batches per epoch (quick experiments and tests); ``None`` for all.
-        out: parent directory of run directories.
-        name: run directory name; ``None`` derives ``<dataset>-<model>-s<seed>-<timestamp>``.
+    bundled spoken digits for accuracy per CPU minute. Each field's ``metadata["help"]`` documents it (``snnkit
+    train --help`` prints the same text); :meth:`validate` applies each field's rule.
     """
 
-    dataset: str = "spoken-digits"
-    root: str = "datasets"
-    download: bool = False
-    model: str = "auto"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 12
-    batch_size: int = 32
-    lr: float = 1e-2
-    weight_decay: float = 1e-4
-    scheduler: str = "cosine"
-    method: str = "bptt"
-    grad_clip: float | None = None
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False
-    workers: int = 0
-    time_steps: int | None = None
-    size: int = 48
-    dt_ms: float = 10.0
-    ckpt_every: int = 20
-    plot_every: int = 1
-    max_train_batches: int | None = None
-    out: str = "runs"
-    name: str | None = None
+    # The dataset name is checked where datasets are opened (and by the CLI), not here: with datasets passed to
+    # train() it is only a label.
+    dataset: str = _opt(
+        "spoken-digits",
+        help="dataset (registered in snnkit.data.DATASETS)",
+        names=_dataset_names,
+        kind="dataset",
+        strict=False,
+    )
+    root: str = _opt("datasets", help="data root for shd/ssc/cifar10dvs", check=_non_empty)
+    download: bool = _opt(
+        False, help="let tonic download missing shd/ssc/cifar10dvs files into --root (default: never touch the network)"
+    )
+    model: str = _opt(
+        "auto",
+        help="model name (see --list-models); auto: vgg for cifar10dvs, else mlp",
+        names=_model_names,
+        kind="model",
+        also=("auto",),
+    )
+    model_kwargs: dict[str, Any] = _opt(
+        default_factory=dict,
+        help="keyword argument of the model constructor, e.g. hidden=[128,128] (repeatable)",
+        flag="model-arg",
+    )
+    epochs: int = _opt(12, help="training epochs", what="a positive integer", ok=_positive)
+    batch_size: int = _opt(32, help="samples per optimiser step, per process", what="a positive integer", ok=_positive)
+    lr: float = _opt(1e-2, help="peak learning rate of AdamW", what="a positive number", ok=_positive)
+    weight_decay: float = _opt(1e-4, help="AdamW decoupled weight decay", what="a number >= 0", ok=_non_negative)
+    scheduler: str = _opt(
+        "cosine",
+        help="learning-rate schedule: cosine (annealed to 0 over all steps) or none (constant)",
+        names=_scheduler_names,
+        kind="scheduler",
+    )
+    method: str = _opt(
+        "bptt", help="training method (snnkit.training.methods.METHODS)", names=_method_names, kind="training method"
+    )
+    method_args: dict[str, Any] = _opt(
+        default_factory=dict,
+        help="keyword argument of the training method, e.g. k=2 (repeatable)",
+        flag="method-arg",
+    )
+    grad_clip: float | None = _opt(
+        None, help="clip the global gradient norm to this value (default: no clipping)", what="a positive number",
+        ok=_positive,
+    )
+    seed: int = _opt(
+        0,
+        help="seed for weights, dropout and shuffling",
+        what=f"an integer in [0, 2**63 - 1 = {SEED_MAX}]",
+        ok=_seed_range,
+    )
+    device: str = _opt("auto", help=f"{_DEVICES} (auto: CUDA if available, else CPU)", check=check_device)
+    amp: bool = _opt(False, help="bf16 autocast for forward passes on CUDA (ignored, with a note, on CPU)")
+    workers: int = _opt(0, help="DataLoader worker processes", what="an integer >= 0", ok=_non_negative)
+    time_steps: int | None = _opt(
+        None,
+        help="frames per sample for cifar10dvs (default 10); audio datasets: crop recordings to this many --dt-ms bins",
+        what="a positive integer",
+        ok=_positive,
+    )
+    size: int = _opt(48, help="frame side in pixels, cifar10dvs", what="a positive integer", ok=_positive)
+    dt_ms: float = _opt(10.0, help="time bin in ms, shd/ssc/spoken-digits", what="a positive number", ok=_positive)
+    ckpt_every: int = _opt(
+        20, help="also checkpoint every N batches, 0 = epoch ends only", what="an integer >= 0", ok=_non_negative
+    )
+    plot_every: int = _opt(
+        1, help="redraw curves.png and raster.png every N epochs, 0 = after the last epoch only",
+        what="an integer >= 0", ok=_non_negative,
+    )
+    max_train_batches: int | None = _opt(
+        None, help="cap on batches per epoch (quick experiments; default: all)", what="a positive integer",
+        ok=_positive,
+    )
+    out: str = _opt("runs", help="parent directory of run directories", check=_non_empty)
+    name: str | None = _opt(None, help="run directory name (default <dataset>-<model>-s<seed>-<time>)", check=_run_name)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError with a readable message for values no run could use."""
-        for key in ("epochs", "batch_size", "time_steps", "size"):
-            v = getattr(self, key)
-            if key == "time_steps" and v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{key} must be a positive integer, got {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if not self.dt_ms > 0:
-            raise ValueError(f"dt_ms must be > 0, got {self.dt_ms!r}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers!r}")
-        if self.ckpt_every < 0:
-            raise ValueError(f"ckpt_every must be >= 0, got {self.ckpt_every!r}")
-        if self.plot_every < 0:
-            raise ValueError(f"plot_every must be >= 0, got {self.plot_every!r}")
-        if self.max_train_batches is not None and self.max_train_batches <= 0:
-            raise ValueError(f"max_train_batches must be positive or None, got {self.max_train_batches!r}")
-        if self.scheduler not in ("cosine", "none"):
-            raise ValueError(f"scheduler must be 'cosine' or 'none', got {self.scheduler!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
+        """Raise :class:`ConfigError` (a ValueError naming the field) for values no run could use.
+
+        Checks each field's type and rule (finite numbers, ranges, the seed range, the device string and its
+        availability on this machine, registered model, method and scheduler names) and that ``method_args`` fit
+        the method's constructor.
+        """
+        for f in fields(self):
+            try:
+                check_value(f, getattr(self, f.name))
+            except ValueError as e:
+                raise ConfigError(f.name, str(e)) from None
+        from .methods import METHODS
+
+        factory = METHODS.get(self.method)  # dict.get and Registry.get: the name was checked above
+        try:
+            inspect.signature(factory).bind(**self.method_args)
+        except TypeError as e:
+            raise ConfigError("method_args", f"do not fit training method {self.method!r}: {e}") from None
+        except ValueError:  # no introspectable signature: the method checks its arguments itself
+            pass
 
     def resolved_model(self) -> str:
         """The model name with ``"auto"`` resolved for the dataset."""
@@ -115,3 +292,71 @@ class TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys (from a newer snnkit) are ignored."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ------------------------------------------------------------------------------------------------ field checks
+_HINTS: dict[str, Any] | None = None
+
+
+def field_type(f: Field) -> tuple[type, bool]:
+    """``(base type, None allowed)`` of a :class:`TrainConfig` field: ``int | None`` -> ``(int, True)``."""
+    global _HINTS
+    if _HINTS is None:
+        _HINTS = typing.get_type_hints(TrainConfig)
+    hint = _HINTS[f.name]
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional, hint = len(args) < len(typing.get_args(hint)), args[0]
+    base = typing.get_origin(hint) or hint
+    return base, optional
+
+
+_WHAT = {bool: "True or False", int: "an integer", float: "a number", str: "a string", dict: "a dict"}
+
+
+def check_value(f: Field, v: Any) -> None:
+    """Raise ValueError(problem) unless ``v`` is a valid value of the :class:`TrainConfig` field ``f``."""
+    base, optional = field_type(f)
+    meta = f.metadata
+    what = meta.get("what") or _WHAT[base]
+    if v is None and optional:
+        return
+    if base is dict:
+        _check_kwargs(v)
+        return
+    accepted = (int, float) if base is float else base
+    if not isinstance(v, accepted) or (base is not bool and isinstance(v, bool)):
+        raise ValueError(f"must be {what}, got {v!r}")
+    if base is float and not math.isfinite(v):
+        raise ValueError(f"must be finite, got {v}")
+    if meta.get("ok") is not None and not meta["ok"](v):
+        raise ValueError(f"must be {what}, got {v!r}")
+    if meta.get("check") is not None:
+        meta["check"](v)
+    if meta.get("names") is not None and meta.get("strict", True):
+        check_name(f, v)
+
+
+def check_name(f: Field, v: str) -> None:
+    """Raise ValueError unless ``v`` is one of the names field ``f`` accepts (its registry's, plus e.g. "auto")."""
+    meta = f.metadata
+    names = list(meta["names"]())
+    if v not in names and v not in meta["also"]:
+        also = "".join(f", or {a}" for a in meta["also"])
+        raise ValueError(f"unknown {meta['kind']} {v!r}; valid: {', '.join(names)}{also}")
+
+
+def _check_kwargs(v: Any) -> None:
+    # Keyword arguments of a constructor, saved in config.json: identifier keys, JSON values.
+    if not isinstance(v, dict):
+        raise ValueError(f"must be a dict of keyword arguments, got {type(v).__name__}")
+    for key, value in v.items():
+        if not isinstance(key, str) or not key.isidentifier() or keyword.iskeyword(key):
+            raise ValueError(f"keys must be Python identifiers (keyword argument names), got {key!r}")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{key}={value!r}: values must be JSON-serialisable (numbers, strings, booleans, None, lists, dicts)"
+            ) from None

@@ -1,4 +1,4 @@
-"""Dataset names -> snnkit.data datasets, and the loaders the training loop uses."""
+"""Dataset names -> snnkit.data datasets (through :data:`snnkit.data.DATASETS`), and the loaders the loop uses."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .config import DATASETS, TrainConfig
+from .config import TrainConfig
 
-__all__ = ["DataBundle", "build_datasets", "make_loader", "NUM_CLASSES"]
-
-#: Classes per dataset (SHD 20 = 10 digits x 2 languages; SSC 35 commands; CIFAR10-DVS 10).
-NUM_CLASSES = {"spoken-digits": 20, "shd": 20, "ssc": 35, "cifar10dvs": 10}
+__all__ = ["DataBundle", "build_datasets", "make_loader"]
 
 
 @dataclass
@@ -32,29 +29,20 @@ class DataBundle:
 
 
 def build_datasets(cfg: TrainConfig) -> DataBundle:
-    """Open the train and test splits of ``cfg.dataset`` through :mod:`snnkit.data`."""
+    """Open the train and test splits of the registered dataset ``cfg.dataset`` (:data:`snnkit.data.DATASETS`).
+
+    Raises:
+        ValueError: ``cfg.dataset`` is not registered (the message lists the valid names).
+    """
     from snnkit import data  # imported here so the training package itself does not need the data stack
 
-    name = cfg.dataset
-    # Audio: --time-steps crops each recording to that many dt bins (T <= time_steps).
-    audio = {"dt_ms": cfg.dt_ms, "max_duration_ms": cfg.time_steps * cfg.dt_ms if cfg.time_steps else None}
-    if name == "spoken-digits":
-        train, test = data.SpokenDigits(split="train", **audio), data.SpokenDigits(split="test", **audio)
-    elif name == "shd":
-        audio["download"] = cfg.download
-        train, test = data.SHD(cfg.root, split="train", **audio), data.SHD(cfg.root, split="test", **audio)
-    elif name == "ssc":
-        audio["download"] = cfg.download
-        train, test = data.SSC(cfg.root, split="train", **audio), data.SSC(cfg.root, split="test", **audio)
-    elif name == "cifar10dvs":
-        dvs = {"time_steps": cfg.time_steps or 10, "size": cfg.size, "download": cfg.download}
-        train = data.CIFAR10DVS(cfg.root, split="train", **dvs)
-        test = data.CIFAR10DVS(cfg.root, split="test", **dvs)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    settings = data.DatasetSettings(
+        root=cfg.root, download=cfg.download, dt_ms=cfg.dt_ms, time_steps=cfg.time_steps, size=cfg.size
+    )
+    train = data.build_dataset(cfg.dataset, "train", settings)
+    test = data.build_dataset(cfg.dataset, "test", settings)
     frames, _ = train[0]
-    num_classes = int(getattr(train, "num_classes", NUM_CLASSES[name]))
-    return DataBundle(train, test, tuple(frames.shape[1:]), num_classes)
+    return DataBundle(train, test, tuple(frames.shape[1:]), train.num_classes)
 
 
 def make_loader(

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from torch.utils.data import TensorDataset
 
 from snnkit import cli
+from snnkit.training import BPTT, TrainConfig, methods
+from snnkit.training.config import ConfigError
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:
@@ -109,3 +115,228 @@ def test_train_then_resume_finished_run_prints_final_accuracy(tmp_path: Path, ca
     assert "ignoring --epochs" in captured.err
     acc_line = [line for line in out.splitlines() if line.startswith("Final test accuracy")][0]
     assert acc_line.split("(")[0] in captured.out
+
+
+# ------------------------------------------------------------------------------------ flags built from TrainConfig
+class _WithK(BPTT):
+    """A training method with a constructor argument (as SLTT-K has)."""
+
+    name = "with-k"
+
+    def __init__(self, k: int = 1) -> None:
+        self.k = k
+
+
+@pytest.fixture
+def method_with_k(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register "with-k" in the method table for one test (the table is a dict or a Registry)."""
+    table = methods.METHODS
+    if isinstance(table, dict):
+        monkeypatch.setitem(table, "with-k", _WithK)
+    else:
+        monkeypatch.setattr(table, "_entries", {**table._entries, "with-k": _WithK})
+
+
+#: For every TrainConfig field: flags that set it to a non-default value (where one exists), and that value.
+FIELD_EXAMPLES: dict[str, tuple[list[str], object]] = {
+    "dataset": (["--dataset", "shd"], "shd"),
+    "root": (["--root", "/data/snn"], "/data/snn"),
+    "download": (["--download"], True),
+    "model": (["--model", "vgg"], "vgg"),
+    "model_kwargs": (
+        ["--model-arg", "width=512", "--model-arg", "hidden=[128, 128]", "--model-arg", "act=relu"],
+        {"width": 512, "hidden": [128, 128], "act": "relu"},
+    ),
+    "epochs": (["--epochs", "3"], 3),
+    "batch_size": (["--batch-size", "5"], 5),
+    "lr": (["--lr", "0.5"], 0.5),
+    "weight_decay": (["--weight-decay", "0"], 0.0),
+    "scheduler": (["--scheduler", "none"], "none"),
+    "method": (["--method", "with-k"], "with-k"),
+    "method_args": (["--method", "with-k", "--method-arg", "k=2"], {"k": 2}),
+    "grad_clip": (["--grad-clip", "1.5"], 1.5),
+    "seed": (["--seed", str(2**63 - 1)], 2**63 - 1),
+    "device": (["--device", "cpu"], "cpu"),
+    "amp": (["--amp"], True),
+    "workers": (["--workers", "2"], 2),
+    "time_steps": (["--time-steps", "16"], 16),
+    "size": (["--size", "32"], 32),
+    "dt_ms": (["--dt-ms", "5"], 5.0),
+    "ckpt_every": (["--ckpt-every", "0"], 0),
+    "plot_every": (["--plot-every", "0"], 0),
+    "max_train_batches": (["--max-train-batches", "3"], 3),
+    "out": (["--out", "elsewhere"], "elsewhere"),
+    "name": (["--name", "r1"], "r1"),
+}
+
+
+def test_every_config_field_has_a_flag_that_reaches_the_config(method_with_k) -> None:
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    assert sorted(FIELD_EXAMPLES) == sorted(names), "add the new TrainConfig field to FIELD_EXAMPLES"
+    default = TrainConfig()
+    for name in names:
+        args, expected = FIELD_EXAMPLES[name]
+        assert getattr(default, name) != expected, f"{name}: the example must differ from the default"
+        cfg = cli.train_config(args)
+        assert getattr(cfg, name) == expected and type(getattr(cfg, name)) is type(expected), name
+
+
+def test_every_config_field_has_help() -> None:
+    parser = argparse.ArgumentParser()
+    cli._add_train_args(parser)
+    actions = {a.dest: a for a in parser._actions}
+    for f in dataclasses.fields(TrainConfig):
+        assert f.metadata.get("help"), f"TrainConfig.{f.name} has no help text"
+        assert actions[f.name].help.startswith(f.metadata["help"])  # the one text, shown by --help
+
+
+def test_key_value_flags() -> None:
+    cfg = cli.train_config(
+        ["--model-arg", "hidden=(64,)", "--model-arg", "dropout=None", "--model-arg", "dropout=0.25",
+         "--model-arg", "tag= a b "]
+    )
+    # Literals parse as Python (a tuple stays a tuple until the config is saved as JSON); a repeated key: later wins.
+    assert cfg.model_kwargs == {"hidden": (64,), "dropout": 0.25, "tag": " a b "}
+    assert TrainConfig().method_args == {} and TrainConfig().model_kwargs == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model-arg", "width"], "argument --model-arg: expected KEY=VALUE, got 'width'"),
+        (["--model-arg", "width="], "argument --model-arg: expected KEY=VALUE"),
+        (["--model-arg", "hidden=[128,128"], "argument --model-arg: hidden: '[128,128' is not a valid Python literal"),
+        (["--model-arg", "1x=3"], "argument --model-arg: keys must be Python identifiers"),
+        (["--model-arg", "s={1, 2}"], "argument --model-arg: s={1, 2}: values must be JSON-serialisable"),
+        (["--method-arg", "=2"], "argument --method-arg: expected KEY=VALUE"),
+    ],
+)
+def test_malformed_key_value_is_an_argparse_error(args: list[str], message: str, capsys) -> None:
+    code, err = run_cli(args, capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------ validation before any write
+@pytest.fixture
+def no_accelerators(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lr", "inf"], "argument --lr: must be finite, got inf"),
+        (["--lr", "nan"], "argument --lr: must be finite, got nan"),
+        (["--lr", "0"], "argument --lr: must be a positive number, got 0.0"),
+        (["--weight-decay", "inf"], "argument --weight-decay: must be finite, got inf"),
+        (["--weight-decay=-1e-4"], "argument --weight-decay: must be a number >= 0, got -0.0001"),
+        (["--grad-clip", "0"], "argument --grad-clip: must be a positive number, got 0.0"),
+        (["--grad-clip=-inf"], "argument --grad-clip: must be finite, got -inf"),
+        (["--dt-ms", "nan"], "argument --dt-ms: must be finite, got nan"),
+        (["--seed", str(2**63)], f"argument --seed: must be an integer in [0, 2**63 - 1 = {2**63 - 1}], got {2**63}"),
+        (["--seed", "-1"], "argument --seed: must be an integer in [0, 2**63 - 1"),
+        (["--seed", "1.5"], "argument --seed: must be an integer in [0, 2**63 - 1"),
+        (["--device", "foo"], "argument --device: invalid device 'foo'; accepted: auto, cpu, cuda, cuda:N, mps"),
+        (["--device", "mps"], "argument --device: device 'mps' is not available: this machine has no Apple MPS"),
+        (["--device", "cuda"], "argument --device: device 'cuda' is not available: this machine has no CUDA"),
+        (["--device", "cuda:1"], "accepted here: auto, cpu"),
+        (["--scheduler", "linear"], "argument --scheduler: invalid choice: 'linear' (unknown scheduler 'linear'"),
+        (["--method", "nope"], "argument --method: invalid choice: 'nope' (unknown training method 'nope'; valid: "),
+        (["--method-arg", "k=2"], "argument --method-arg: do not fit training method 'bptt'"),
+        (["--name", "a/b"], "argument --name: must be a single directory name"),
+        (["--time-steps", "0"], "argument --time-steps: must be a positive integer, got 0"),
+        (["--max-train-batches", "-2"], "argument --max-train-batches: must be a positive integer, got -2"),
+    ],
+)
+def test_bad_values_fail_before_anything_is_written(
+    args: list[str], message: str, tmp_path: Path, capsys, no_accelerators
+) -> None:
+    code, err = run_cli([*args, "--out", str(tmp_path / "runs"), "--epochs", "1"], capsys)
+    assert code == 2, err
+    assert message in err, err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "problem"),
+    [
+        ({"lr": float("inf")}, "lr", "must be finite, got inf"),
+        ({"weight_decay": float("nan")}, "weight_decay", "must be finite, got nan"),
+        ({"grad_clip": 0.0}, "grad_clip", "must be a positive number"),
+        ({"seed": 2**63}, "seed", "must be an integer in [0, 2**63 - 1"),
+        ({"seed": -5}, "seed", "must be an integer in [0, 2**63 - 1"),
+        ({"seed": True}, "seed", "must be an integer in"),
+        ({"epochs": 2.0}, "epochs", "must be a positive integer, got 2.0"),
+        ({"device": "mps"}, "device", "device 'mps' is not available"),
+        ({"device": "tpu"}, "device", "invalid device 'tpu'"),
+        ({"model": "resnet"}, "model", "unknown model 'resnet'; valid: mlp, vgg, or auto"),
+        ({"scheduler": "step"}, "scheduler", "unknown scheduler 'step'; valid: cosine, none"),
+        ({"method": "sltt-q"}, "method", "unknown training method 'sltt-q'"),
+        ({"method_args": {"k": 2}}, "method_args", "do not fit training method 'bptt'"),
+        ({"model_kwargs": {"for": 1}}, "model_kwargs", "keys must be Python identifiers"),
+        ({"model_kwargs": [("a", 1)]}, "model_kwargs", "must be a dict of keyword arguments"),
+        ({"name": ".."}, "name", "must be a single directory name"),
+    ],
+)
+def test_config_validation_names_the_field(kwargs: dict, field: str, problem: str, no_accelerators) -> None:
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**kwargs)
+    assert isinstance(e.value, ValueError) and e.value.field == field and problem in str(e.value)
+    assert str(e.value).startswith(f"{field}: ")
+
+
+def test_method_args_reach_the_config(method_with_k) -> None:
+    assert TrainConfig(method="with-k", method_args={"k": 3}).method_args == {"k": 3}
+    with pytest.raises(ConfigError, match="method_args: do not fit training method 'with-k'"):
+        TrainConfig(method="with-k", method_args={"j": 3})
+
+
+def test_resume_reports_a_saved_device_this_machine_lacks(tmp_path: Path, capsys, monkeypatch) -> None:
+    assert cli.main(["train", "--epochs", "1", "--max-train-batches", "1", "--out", str(tmp_path), "--name", "r",
+                     "--no-progress", "--device", "cpu", "--model-arg", "hidden=[16]"]) == 0
+    capsys.readouterr()
+    import torch
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    from snnkit.training import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "r" / "checkpoint.pt"
+    state = load_checkpoint(path)
+    state["config"]["device"] = "mps"  # as if the run had been started on a Mac
+    save_checkpoint(path, state)
+    code, err = run_cli(["--resume", str(tmp_path / "r"), "--no-progress"], capsys)
+    assert code != 0 and "device 'mps' is not available" in err and "override it with --device" in err
+    assert cli.main(["train", "--resume", str(tmp_path / "r"), "--no-progress", "--device", "cpu"]) == 0
+
+
+# ------------------------------------------------------------------------------------ a user's dataset by name
+class _ToySpikes(TensorDataset):
+    num_classes = 3
+
+
+def test_train_on_a_registered_dataset_by_name(tmp_path: Path, capsys, monkeypatch) -> None:
+    import torch
+
+    from snnkit.data import DATASETS
+
+    monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))
+
+    @DATASETS.register("toy-spikes")
+    def _toy(split: str, settings) -> _ToySpikes:
+        g = torch.Generator().manual_seed(0 if split == "train" else 1)
+        y = torch.arange(24) % 3
+        x = (torch.rand(24, settings.time_steps, 6, generator=g) < 0.1 + 0.3 * (y[:, None, None] == 1)).float()
+        return _ToySpikes(x, y)
+
+    args = ["train", "--dataset", "toy-spikes", "--time-steps", "5", "--epochs", "1", "--batch-size", "8",
+            "--model-arg", "hidden=[16]", "--out", str(tmp_path), "--name", "toy", "--no-progress", "--device", "cpu"]
+    assert cli.main(args) == 0
+    assert "Final test accuracy:" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "toy" / "config.json").read_text())
+    assert saved["dataset"] == "toy-spikes" and saved["model_kwargs"] == {"hidden": [16]}
