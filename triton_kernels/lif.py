@@ -138,8 +138,11 @@ def lif_backward_kernel(
     T, N, inv_tau, v_threshold, v_reset, c1, c2,
     SG_ID: tl.constexpr, SPIKING: tl.constexpr, HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, HAS_V0: tl.constexpr,
     TAU_FROM_PTR: tl.constexpr, HARD_RESET: tl.constexpr, DETACH_RESET: tl.constexpr, DECAY_INPUT: tl.constexpr,
-    STORE_V_SEQ: tl.constexpr, COMPACT: tl.constexpr, TAU_GRAD: tl.constexpr, BLOCK: tl.constexpr,
+    STORE_V_SEQ: tl.constexpr, COMPACT: tl.constexpr, TAU_GRAD: tl.constexpr, UNIFORM_GS: tl.constexpr,
+    UNIFORM_GV: tl.constexpr, WRITE_GV0: tl.constexpr, BLOCK: tl.constexpr,
 ):
+    # UNIFORM_GS / UNIFORM_GV: the incoming gradient is one value broadcast to every element (stride 0, as from
+    # out.sum()); it is read once instead of being materialised as a T x N tensor. WRITE_GV0: v0 needs a gradient.
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -153,8 +156,15 @@ def lif_backward_kernel(
         k = inv_tau
     one_minus_k = 1.0 - k
     carry = tl.zeros([BLOCK], dtype=tl.float32)
+    if HAS_GS:
+        if UNIFORM_GS:
+            gs_uniform = tl.load(grad_s_ptr).to(tl.float32)
     if HAS_GV:
-        if not STORE_V_SEQ:
+        if UNIFORM_GV:
+            gv_uniform = tl.load(grad_v_ptr).to(tl.float32)
+            if not STORE_V_SEQ:
+                carry = carry + gv_uniform
+        elif not STORE_V_SEQ:
             carry = carry + tl.load(grad_v_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     if HAS_V0:
         v_first = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -167,14 +177,32 @@ def lif_backward_kernel(
     gs_ptrs = grad_s_ptr + last
     gv_ptrs = grad_v_ptr + last
     gx_ptrs = grad_x_ptr + last
+    if TAU_GRAD:
+        # The tau gradient needs steps t and t-1 of the save; each step's load is carried into the next iteration,
+        # so the save is read once per step.
+        raw = tl.load(saved_ptrs, mask=mask, other=0.0)
     for i in range(T):
         t = T - 1 - i
         g = carry
         if HAS_GV:
             if STORE_V_SEQ:
-                g = carry + tl.load(gv_ptrs, mask=mask, other=0.0).to(tl.float32)
+                if UNIFORM_GV:
+                    g = carry + gv_uniform
+                else:
+                    g = carry + tl.load(gv_ptrs, mask=mask, other=0.0).to(tl.float32)
+        if TAU_GRAD:
+            has_prev = (offs * 0 + t) > 0  # broadcast: the interpreter rejects a scalar-bool mask term
+            cur = raw
+            raw = tl.load(saved_ptrs - N, mask=mask & has_prev, other=0.0)
+        elif SPIKING:
+            cur = tl.load(saved_ptrs, mask=mask, other=0.0)
+        if HAS_GS:
+            if UNIFORM_GS:
+                gs = gs_uniform
+            else:
+                gs = tl.load(gs_ptrs, mask=mask, other=0.0).to(tl.float32)
         if SPIKING:
-            h, u, s = _unpack_saved(tl.load(saved_ptrs, mask=mask, other=0.0), v_threshold, COMPACT)
+            h, u, s = _unpack_saved(cur, v_threshold, COMPACT)
             sg = _surrogate_grad(u, c1, c2, SG_ID)
             if HARD_RESET:
                 r = tl.where(s, 0.0, 1.0)
@@ -187,12 +215,12 @@ def lif_backward_kernel(
                     r = 1.0 - sg * v_threshold
             gh = g * r
             if HAS_GS:
-                gh = gh + tl.load(gs_ptrs, mask=mask, other=0.0).to(tl.float32) * sg
+                gh = gh + gs * sg
         else:
             # The potential is the output and nothing resets it: dv/dh = 1, no surrogate.
             gh = g
             if HAS_GS:
-                gh = gh + tl.load(gs_ptrs, mask=mask, other=0.0).to(tl.float32)
+                gh = gh + gs
         if DECAY_INPUT:
             tl.store(gx_ptrs, (gh * k).to(grad_x_ptr.dtype.element_ty), mask=mask)
         else:
@@ -200,17 +228,15 @@ def lif_backward_kernel(
         carry = gh * one_minus_k
         if TAU_GRAD:
             # v_{t-1}: rebuilt from the previous step's save (or v0 at t = 0), never stored separately.
-            has_prev = (offs * 0 + t) > 0  # broadcast: the interpreter rejects a scalar-bool mask term
             if SPIKING:
-                hp, up, sp = _unpack_saved(tl.load(saved_ptrs - N, mask=mask & has_prev, other=0.0), v_threshold,
-                                           COMPACT)
+                hp, up, sp = _unpack_saved(raw, v_threshold, COMPACT)
                 if HARD_RESET:
                     vp = tl.where(sp, vr, hp)
                 else:
                     vp = tl.where(sp, up, hp)
             else:
-                h = tl.load(saved_ptrs, mask=mask, other=0.0)
-                vp = tl.load(saved_ptrs - N, mask=mask & has_prev, other=0.0)
+                h = cur
+                vp = raw
             vp = tl.where(has_prev, vp, v_first)
             if DECAY_INPUT:
                 grad_k += gh * ((h - vp) / k)
@@ -220,7 +246,8 @@ def lif_backward_kernel(
         gs_ptrs -= N
         gv_ptrs -= N
         gx_ptrs -= N
-    tl.store(grad_v0_ptr + offs, carry, mask=mask)
+    if WRITE_GV0:
+        tl.store(grad_v0_ptr + offs, carry, mask=mask)
     if TAU_GRAD:
         tl.store(grad_k_ptr + pid, tl.sum(tl.where(mask, grad_k, 0.0), axis=0))
 

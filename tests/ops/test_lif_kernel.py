@@ -98,3 +98,33 @@ def test_kernel_rejects_nonfinite_input():
     x[2, 3] = float("inf")
     with pytest.raises(ValueError, match="NaN or inf"):
         ops.lif_multistep(x, backend="triton")
+
+
+@pytest.mark.parametrize("cfg", list(grid(
+    v_threshold=[1.0, None], store_v_seq=[False, True], learn_tau=[False, True], v0_grad=[False, True],
+)), ids=str)
+def test_kernel_broadcast_gradients_and_skipped_grad_v0(cfg):
+    """``out.sum()`` sends stride-0 gradients, read as one value; a v0 without requires_grad gets no dL/dv0 write."""
+    if cfg["v_threshold"] is None and cfg["store_v_seq"]:
+        pytest.skip("the non-spiking mode has no store_v_seq")
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(5, 3, 37, generator=g).to(DEVICE)
+    v0 = torch.randn(3, 37, generator=g).to(DEVICE)
+    results = {}
+    for backend in ("torch", "triton"):
+        for uniform in (True, False):
+            xi = x.clone().requires_grad_()
+            vi = v0.clone().requires_grad_(cfg["v0_grad"])
+            tau = torch.tensor(1.7, device=DEVICE, requires_grad=True) if cfg["learn_tau"] else 1.7
+            out, v = ops.lif_multistep(xi, vi, tau=tau, v_threshold=cfg["v_threshold"],
+                                       store_v_seq=cfg["store_v_seq"], backend=backend)
+            if uniform:
+                loss = out.sum() + 0.5 * v.sum()
+            else:  # the same loss with materialised gradients
+                loss = (out * torch.ones_like(out)).sum() + (v * torch.full_like(v, 0.5)).sum()
+            inputs = [t for t in (xi, vi, tau) if isinstance(t, torch.Tensor) and t.requires_grad]
+            results[backend, uniform] = torch.autograd.grad(loss, inputs)
+    for key, grads in results.items():
+        for a, b in zip(grads, results["torch", False]):
+            scale = b.abs().max().clamp_min(1.0)
+            assert ((a - b).abs().max() / scale).item() <= 1e-5, key

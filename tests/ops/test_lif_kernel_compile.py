@@ -20,7 +20,7 @@ pytest.importorskip("triton")
 
 FWD_FLAGS = ["SPIKING", "HAS_V0", "TAU_FROM_PTR", "HARD_RESET", "DECAY_INPUT", "STORE_V_SEQ", "SAVE", "COMPACT"]
 BWD_FLAGS = ["SPIKING", "HAS_GS", "HAS_GV", "HAS_V0", "TAU_FROM_PTR", "HARD_RESET", "DETACH_RESET", "DECAY_INPUT",
-             "STORE_V_SEQ", "COMPACT", "TAU_GRAD"]
+             "STORE_V_SEQ", "COMPACT", "TAU_GRAD", "UNIFORM_GS", "UNIFORM_GV", "WRITE_GV0"]
 ARCHS = (90, 80)
 PTR = {"float32": "*fp32", "bfloat16": "*bf16", "float16": "*fp16"}
 

@@ -126,29 +126,44 @@ def _(x, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input, store_v_seq, com
     )
 
 
+def _uniform(g: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], bool]:
+    """A gradient that is one value broadcast everywhere (stride 0, as ``out.sum()`` gives) as that one element."""
+    if g is not None and g.numel() > 1 and all(st == 0 for st in g.stride()):
+        return g.as_strided((1,), (1,)), True
+    return g, False
+
+
 @torch.library.custom_op("snnkit::lif_backward", mutates_args=())
 def _lif_backward_op(
     grad_out: Optional[torch.Tensor], grad_v: Optional[torch.Tensor], saved: torch.Tensor, v0: Optional[torch.Tensor],
     tau_t: Optional[torch.Tensor], inv_tau: float, v_threshold: Optional[float], v_reset: Optional[float],
     decay_input: bool, detach_reset: bool, surrogate_id: int, alpha: float, store_v_seq: bool, compact: bool,
-    tau_grad: bool, x_dtype: torch.dtype, shape: list[int], use_triton: bool,
+    tau_grad: bool, x_dtype: torch.dtype, shape: list[int], use_triton: bool, uniform_out: bool, uniform_v: bool,
+    v0_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # uniform_out / uniform_v: that gradient arrives as its single broadcast value (see _uniform).
     grad_out, grad_v, v0, tau_t = _contig(grad_out), _contig(grad_v), _contig(v0), _contig(tau_t)
     if use_triton:
         return triton_backward(grad_out, grad_v, saved, v0, inv_tau, tau_t, v_threshold, v_reset, decay_input,
                                detach_reset, surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype,
-                               tuple(shape))
-    return cpu.lif_backward_cpu(
+                               tuple(shape), uniform_out, uniform_v, v0_grad)
+    if uniform_out:
+        grad_out = grad_out.expand(shape)  # a view: the CPU loop reads it step by step, nothing is materialised
+    if uniform_v:
+        grad_v = grad_v.expand(shape if store_v_seq else shape[1:])
+    grad_x, grad_v0, grad_k = cpu.lif_backward_cpu(
         grad_out, grad_v, saved, v0, _k(tau_t, inv_tau, x_dtype), v_threshold, v_reset, decay_input, detach_reset,
         surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype, tuple(shape),
     )
+    return grad_x, (grad_v0 if v0_grad else grad_v0.new_empty(0)), grad_k
 
 
 @_lif_backward_op.register_fake
 def _(grad_out, grad_v, saved, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input, detach_reset, surrogate_id,
-      alpha, store_v_seq, compact, tau_grad, x_dtype, shape, use_triton):
+      alpha, store_v_seq, compact, tau_grad, x_dtype, shape, use_triton, uniform_out, uniform_v, v0_grad):
     sdt = cpu.state_dtype(x_dtype)
-    return saved.new_empty(shape, dtype=x_dtype), saved.new_empty(shape[1:], dtype=sdt), saved.new_empty((), dtype=sdt)
+    return (saved.new_empty(shape, dtype=x_dtype), saved.new_empty(shape[1:] if v0_grad else (0,), dtype=sdt),
+            saved.new_empty((), dtype=sdt))
 
 
 class LIFMultistep(torch.autograd.Function):
@@ -174,10 +189,12 @@ class LIFMultistep(torch.autograd.Function):
         saved, v0, tau_t = ctx.saved_tensors
         if grad_out is None and grad_v is None:
             return None, None, None, None
+        grad_out, uniform_out = _uniform(grad_out)
+        grad_v, uniform_v = _uniform(grad_v)
         grad_x, grad_v0, grad_k = torch.ops.snnkit.lif_backward(
             grad_out, grad_v, saved, v0, tau_t, cfg.inv_tau, cfg.v_threshold, cfg.v_reset, cfg.decay_input,
             cfg.detach_reset, cfg.surrogate_id, cfg.alpha, cfg.store_v_seq, cfg.compact, ctx.needs_input_grad[2],
-            ctx.x_dtype, ctx.shape, cfg.use_triton,
+            ctx.x_dtype, ctx.shape, cfg.use_triton, uniform_out, uniform_v, ctx.needs_input_grad[1],
         )
         gv0 = grad_v0.to(ctx.v0_dtype) if ctx.needs_input_grad[1] else None
         gtau = None

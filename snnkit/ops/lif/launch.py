@@ -58,8 +58,13 @@ def triton_backward(grad_out: Optional[torch.Tensor], grad_v: Optional[torch.Ten
                     v0: Optional[torch.Tensor], inv_tau: float, tau_t: Optional[torch.Tensor],
                     v_threshold: Optional[float], v_reset: Optional[float], decay_input: bool, detach_reset: bool,
                     surrogate_id: int, alpha: float, store_v_seq: bool, compact: bool, tau_grad: bool,
-                    x_dtype: torch.dtype, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Returns ``(dL/dx, dL/dv0 in float32, dL/dk)`` for the reverse scan (see ``cpu.py`` for the equations)."""
+                    x_dtype: torch.dtype, shape: tuple[int, ...], uniform_out: bool = False, uniform_v: bool = False,
+                    v0_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns ``(dL/dx, dL/dv0 in float32, dL/dk)`` for the reverse scan (see ``cpu.py`` for the equations).
+
+    ``uniform_out`` / ``uniform_v``: that gradient is a one-element tensor holding the value broadcast everywhere.
+    ``v0_grad=False`` skips writing dL/dv0 (the returned tensor is then left unwritten).
+    """
     kern = kernels()
     spiking = v_threshold is not None
     compact = compact and spiking
@@ -69,7 +74,7 @@ def triton_backward(grad_out: Optional[torch.Tensor], grad_v: Optional[torch.Ten
         n *= d
     device = saved.device
     grad_x = torch.empty(shape, dtype=x_dtype, device=device)
-    grad_v0 = torch.empty(shape[1:], dtype=torch.float32, device=device)
+    grad_v0 = torch.empty(shape[1:] if v0_grad else (0,), dtype=torch.float32, device=device)
     grid = kern.grid_size(n, BLOCK)
     grad_k = torch.zeros(grid if tau_grad else 1, dtype=torch.float32, device=device)
     c1, c2 = surrogate_constants(surrogate_id, alpha) if spiking else (0.0, 0.0)
@@ -82,6 +87,7 @@ def triton_backward(grad_out: Optional[torch.Tensor], grad_v: Optional[torch.Ten
         SG_ID=surrogate_id, SPIKING=spiking, HAS_GS=grad_out is not None, HAS_GV=grad_v is not None,
         HAS_V0=v0 is not None, TAU_FROM_PTR=tau_t is not None, HARD_RESET=v_reset is not None,
         DETACH_RESET=detach_reset, DECAY_INPUT=decay_input, STORE_V_SEQ=store_v_seq, COMPACT=compact,
-        TAU_GRAD=tau_grad, BLOCK=BLOCK, num_warps=NUM_WARPS,
+        TAU_GRAD=tau_grad, UNIFORM_GS=uniform_out, UNIFORM_GV=uniform_v, WRITE_GV0=v0_grad, BLOCK=BLOCK,
+        num_warps=NUM_WARPS,
     )
     return grad_x, grad_v0, grad_k.sum()
