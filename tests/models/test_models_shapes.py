@@ -129,3 +129,25 @@ def test_leaky_integrator_recurrence() -> None:
         torch.testing.assert_close(y[t], v)
     with pytest.raises(ValueError, match="tau"):
         LeakyIntegrator(tau=1.0)
+
+
+@pytest.mark.parametrize("name, in_shape, kwargs, x_shape, expected_neurons", [
+    ("mlp", (12,), {"hidden": (16, 8)}, (6, 3, 12), 2),
+    ("vgg", (2, 8, 8), {"cfg": (8, "M", 8, 8)}, (4, 2, 2, 8, 8), 3),
+])
+def test_every_hidden_layer_of_a_registry_model_emits_binary_spikes(name, in_shape, kwargs, x_shape, expected_neurons):
+    """One snnkit neuron per hidden layer, each emitting spikes (0/1 only, some of each): a model whose neurons were
+    replaced by ReLU, or whose neuron returned its potential, fails here."""
+    from snnkit.neurons import StatefulNeuron
+
+    torch.manual_seed(0)
+    m = models.build(name, in_shape, 5, **kwargs)
+    outputs = []
+    for mod in m.modules():
+        if isinstance(mod, StatefulNeuron):
+            mod.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach()))
+    m(torch.randn(x_shape) + 1.0)
+    assert len(outputs) == expected_neurons
+    for out in outputs:
+        values = set(out.unique().tolist())
+        assert values == {0.0, 1.0}, f"neuron layer emitted {sorted(values)[:5]}"
