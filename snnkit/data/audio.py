@@ -3,7 +3,14 @@
 Files are read by tonic's HSD reader (``tonic.datasets.SHD`` / ``SSC``, see :mod:`snnkit.data.readers`), which
 returns events with integer microsecond times (tonic truncates ``seconds * 1e6``) and channel ``x`` in [0, 700).
 Each sample becomes ``[T, 700 // channel_pool]`` float32 spike counts on a fixed grid of ``dt_ms`` bins anchored at
-t = 0, T = last spike's bin + 1 (samples differ in length; :func:`snnkit.data.loader` pads them). Defaults
+t = 0, T = last spike's bin + 1 (samples differ in length; :func:`snnkit.data.loader` pads them).
+
+The files are checked (:mod:`snnkit.data._checks`): at open time the labels (whole numbers in ``[0, num_classes)``),
+speakers, class names and the per-sample counts; per sample, when read, equal numbers of spike times and units,
+finite times in ``[0, max_spike_time_s]`` (default 10 s: a later spike is rejected, not cropped, since it means a
+corrupt or mis-scaled file) and units in ``[0, 700)``. A violation raises
+:class:`~snnkit.data.errors.CorruptDatasetError` naming the file and the sample. To shorten valid recordings, use
+``max_duration_ms`` (drops the spikes after it). Defaults
 ``dt_ms=10``, ``channel_pool=5`` (700 -> 140 channels) are those of Hammouamri et al., ICLR 2024 ("Learning delays
 in spiking neural networks using dilated convolutions with learnable spacings"), 95.07 % on SHD.
 """
@@ -19,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._checks import check_choice, check_divides, check_positive_number
+from ._checks import MAX_SPIKE_TIME_S, check_choice, check_divides, check_positive_number
 from .cache import disk_cached, fingerprint
 from .errors import CorruptDatasetError
 from .frames import count_frames, fixed_grid_bins, pool_channels
@@ -70,12 +77,14 @@ class _SpikeAudioFrames(Dataset):
     name: str = ""
 
     def _open_local_or_download(self, root, split, prefix, make_reader, dt_ms, channel_pool, max_duration_ms,
-                                download, cache, cache_dir) -> None:
+                                max_spike_time_s, download, cache, cache_dir) -> None:
         """SHD and SSC: ``<root>/<NAME>/<prefix>_<split>.h5`` (or its archive), read by a local-first tonic reader."""
-        transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms)
+        transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms, max_spike_time_s)
         names = [f"{prefix}_{split}.h5", f"{prefix}_{split}.h5.zip", f"{prefix}_{split}.h5.gz"]
         folder = dataset_folder(root, self.name, names)
-        reader = make_reader(folder, split, download=download, transform=transform)
+        reader = make_reader(
+            folder, split, download=download, transform=transform, max_spike_time_s=params["max_spike_time_s"]
+        )
         cache_dir = Path(root).expanduser() / "cache" if cache_dir is None else cache_dir
         self._setup(reader, split=split, cache=cache, cache_dir=cache_dir, **params)
 
@@ -87,6 +96,7 @@ class _SpikeAudioFrames(Dataset):
         dt_ms: float,
         channel_pool: int,
         max_duration_ms: float | None,
+        max_spike_time_s: float,
         cache: bool,
         cache_dir: str | os.PathLike[str] | None,
     ) -> None:
@@ -94,21 +104,18 @@ class _SpikeAudioFrames(Dataset):
         self.dt_ms = dt_ms
         self.channel_pool = channel_pool
         self.max_duration_ms = max_duration_ms
+        self.max_spike_time_s = max_spike_time_s
         #: number of input channels of an item: 700 // channel_pool
         self.num_channels = HSD_CHANNELS // channel_pool
         #: the HDF5 file read
         self.path: Path = reader._h5_path()
         self._reader = reader
+        # the reader checked these when it opened the file: whole-number labels in [0, num_classes), equal counts
         with h5py.File(self.path, "r") as file:
             self.labels: np.ndarray = file["labels"][()].astype(np.int64)
             self.speakers: np.ndarray = file["extra/speaker"][()].astype(np.int64)
             keys = file["extra/keys"][()]
         self.classes: list[str] = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
-            raise CorruptDatasetError(
-                f"{self.path}: labels span [{self.labels.min()}, {self.labels.max()}], expected [0, "
-                f"{self.num_classes}) for {self.name}"
-            )
         if cache:
             if cache_dir is None:
                 raise ValueError(f"{self.name}: cache=True needs cache_dir (the bundled folder may be read-only)")
@@ -118,6 +125,7 @@ class _SpikeAudioFrames(Dataset):
                 "dt_ms": dt_ms,
                 "channel_pool": channel_pool,
                 "max_duration_ms": max_duration_ms,
+                "max_spike_time_s": max_spike_time_s,
                 "source": fingerprint([self.path]),
             }
             self._source = disk_cached(reader, cache_dir, self.name, config)
@@ -150,13 +158,16 @@ class _SpikeAudioFrames(Dataset):
         )
 
 
-def _frames_transform(dt_ms: object, channel_pool: object, max_duration_ms: object) -> tuple[SpikeFrames, dict]:
+def _frames_transform(
+    dt_ms: object, channel_pool: object, max_duration_ms: object, max_spike_time_s: object
+) -> tuple[SpikeFrames, dict]:
     dt = check_positive_number("dt_ms", dt_ms)
     pool = check_divides("channel_pool", channel_pool, HSD_CHANNELS)
     max_ms = None if max_duration_ms is None else check_positive_number("max_duration_ms", max_duration_ms)
     max_us = None if max_ms is None else max_ms * 1000.0
+    limit_s = check_positive_number("max_spike_time_s", max_spike_time_s)
     transform = SpikeFrames(dt_us=dt * 1000.0, channel_pool=pool, max_duration_us=max_us)
-    return transform, {"dt_ms": dt, "channel_pool": pool, "max_duration_ms": max_ms}
+    return transform, {"dt_ms": dt, "channel_pool": pool, "max_duration_ms": max_ms, "max_spike_time_s": limit_s}
 
 
 class SHD(_SpikeAudioFrames):
@@ -173,6 +184,9 @@ class SHD(_SpikeAudioFrames):
         dt_ms: time bin in milliseconds (default 10, Hammouamri et al. 2024).
         channel_pool: neighbouring channels summed, must divide 700 (default 5: 140 channels).
         max_duration_ms: drop spikes at or after this time (default None: keep all; SHD lasts up to ~1.4 s).
+        max_spike_time_s: latest spike time a valid sample may hold, in seconds (default 10). A sample with a later
+            spike raises :class:`~snnkit.data.errors.CorruptDatasetError` when read (it is a corrupt or mis-scaled
+            file, whose one late spike would make the sample thousands of bins long).
         download: let tonic download the archive when the file is missing (default False: never touch the network).
         cache: cache the frames on disk with ``tonic.DiskCachedDataset`` (default False: binning SHD is fast).
         cache_dir: cache folder (default ``<root>/cache``).
@@ -182,7 +196,7 @@ class SHD(_SpikeAudioFrames):
     ``num_channels``, ``path``.
     """
 
-    num_classes = 20
+    num_classes = SHDReader.num_classes  # 20
     name = "SHD"
 
     def __init__(
@@ -193,6 +207,7 @@ class SHD(_SpikeAudioFrames):
         dt_ms: float = 10.0,
         channel_pool: int = 5,
         max_duration_ms: float | None = None,
+        max_spike_time_s: float = MAX_SPIKE_TIME_S,
         download: bool = False,
         cache: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
@@ -200,7 +215,7 @@ class SHD(_SpikeAudioFrames):
         self._open_local_or_download(
             root, check_choice("split", split, ("train", "test")), "shd",
             lambda folder, split, **kw: SHDReader(folder, train=split == "train", **kw),
-            dt_ms, channel_pool, max_duration_ms, download, cache, cache_dir,
+            dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir,
         )
 
 
@@ -213,11 +228,11 @@ class SSC(_SpikeAudioFrames):
     Args:
         root: data root.
         split: ``"train"``, ``"valid"`` or ``"test"``.
-        dt_ms, channel_pool, max_duration_ms, download, cache, cache_dir: as :class:`SHD` (Hammouamri et al.
-            2024 use the same 10 ms bins and 140 channels on SSC).
+        dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir: as :class:`SHD`
+            (Hammouamri et al. 2024 use the same 10 ms bins and 140 channels on SSC).
     """
 
-    num_classes = 35
+    num_classes = SSCReader.num_classes  # 35
     name = "SSC"
 
     def __init__(
@@ -228,6 +243,7 @@ class SSC(_SpikeAudioFrames):
         dt_ms: float = 10.0,
         channel_pool: int = 5,
         max_duration_ms: float | None = None,
+        max_spike_time_s: float = MAX_SPIKE_TIME_S,
         download: bool = False,
         cache: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
@@ -235,7 +251,7 @@ class SSC(_SpikeAudioFrames):
         self._open_local_or_download(
             root, check_choice("split", split, ("train", "valid", "test")), "ssc",
             lambda folder, split, **kw: SSCReader(folder, split=split, **kw),
-            dt_ms, channel_pool, max_duration_ms, download, cache, cache_dir,
+            dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir,
         )
 
 
@@ -248,13 +264,13 @@ class SpokenDigits(_SpikeAudioFrames):
 
     Args:
         split: ``"train"`` or ``"test"``.
-        dt_ms, channel_pool, max_duration_ms: as :class:`SHD`.
+        dt_ms, channel_pool, max_duration_ms, max_spike_time_s: as :class:`SHD`.
         root: folder holding ``spoken_digits_{split}.h5`` (default: the bundled folder).
         cache: cache frames on disk (default False); needs ``cache_dir``, since the bundled folder may be read-only.
         cache_dir: cache folder.
     """
 
-    num_classes = 20
+    num_classes = SpokenDigitsReader.num_classes  # 20
     name = "SpokenDigits"
 
     def __init__(
@@ -264,12 +280,15 @@ class SpokenDigits(_SpikeAudioFrames):
         dt_ms: float = 10.0,
         channel_pool: int = 5,
         max_duration_ms: float | None = None,
+        max_spike_time_s: float = MAX_SPIKE_TIME_S,
         root: str | os.PathLike[str] | None = None,
         cache: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
     ):
         split = check_choice("split", split, ("train", "test"))
-        transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms)
+        transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms, max_spike_time_s)
         folder = bundled_dir() / "spoken_digits" if root is None else Path(root).expanduser()
-        reader = SpokenDigitsReader(folder, train=split == "train", transform=transform)
+        reader = SpokenDigitsReader(
+            folder, train=split == "train", transform=transform, max_spike_time_s=params["max_spike_time_s"]
+        )
         self._setup(reader, split=split, cache=cache, cache_dir=cache_dir, **params)

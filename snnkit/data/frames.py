@@ -37,7 +37,7 @@ def fixed_grid_bins(t_us: np.ndarray, dt_us: float) -> np.ndarray:
     delay-learning models (Hammouamri et al., ICLR 2024) and fixed-length RNN unrolls assume.
 
     Args:
-        t_us: event times in microseconds, shape ``[N]``, >= 0.
+        t_us: event times in microseconds, shape ``[N]``, finite and >= 0.
         dt_us: bin width in microseconds, > 0.
 
     Returns:
@@ -46,6 +46,8 @@ def fixed_grid_bins(t_us: np.ndarray, dt_us: float) -> np.ndarray:
     t = np.asarray(t_us)
     if dt_us <= 0:
         raise ValueError(f"dt_us must be > 0, got {dt_us}")
+    if t.dtype.kind == "f" and t.size and not np.isfinite(t).all():
+        raise ValueError(f"event times must be finite, got {t[~np.isfinite(t)][0]}")
     if t.size and t.min() < 0:
         raise ValueError(f"event times must be >= 0 for a grid anchored at t = 0, got min {t.min()}")
     if float(dt_us).is_integer() and np.issubdtype(t.dtype, np.integer):

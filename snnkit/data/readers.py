@@ -17,6 +17,11 @@ CIFAR10-DVS) and the downloading; these subclasses change only how tonic decides
   :class:`~snnkit.data.errors.DatasetNotFoundError` at once, naming the path, the file and the URL.
 * A truncated or corrupt HDF5 file or archive raises :class:`~snnkit.data.errors.CorruptDatasetError` naming it,
   instead of h5py's message without a file name.
+* tonic trusts the content of an SHD/SSC file: a label 2.7 becomes 2, ``spikes/units`` shorter than
+  ``spikes/times`` is broadcast or fails in numpy, a NaN time becomes -2**63 microseconds, a spike at 1e5 s asks
+  for a frame array of many GB. Here the file is checked when it is opened and each sample when it is read (the
+  rules: :mod:`snnkit.data._checks`), and the error names the file and the sample. A sample is read as tonic does
+  (times in seconds times 1e6, truncated to integer microseconds; polarity 1), with the file closed afterwards.
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import h5py
+import numpy as np
 import tonic.datasets
 from tonic.download_utils import extract_archive
+from tonic.io import make_structured_array
 
+from ._checks import MAX_SPIKE_TIME_S, check_hsd_file, check_hsd_sample, check_positive_number
 from .errors import CorruptDatasetError, DatasetNotFoundError, DownloadError
 
 __all__ = ["SHDReader", "SSCReader", "SpokenDigitsReader", "CIFAR10DVSReader", "HSD_KEYS", "natural_key"]
@@ -119,29 +127,71 @@ class _LocalFiles(abc.ABC):
             ) from error
 
 
-def validate_hsd_file(path: Path) -> None:
-    """Raise :class:`CorruptDatasetError` unless ``path`` is a readable HDF5 file in SHD/SSC layout."""
+def validate_hsd_file(path: Path, num_classes: int) -> None:
+    """Raise :class:`CorruptDatasetError` unless ``path`` is a readable HDF5 file in SHD/SSC layout whose labels,
+    speakers and per-sample datasets are consistent (:func:`snnkit.data._checks.check_hsd_file`)."""
     try:
         with h5py.File(path, "r") as file:
             missing = [key for key in HSD_KEYS if key not in file]
-            lengths = {key: len(file[key]) for key in ("spikes/times", "spikes/units", "labels") if key in file}
-    except OSError as error:
+            if missing:
+                raise CorruptDatasetError(
+                    f"{path} lacks {', '.join(missing)}: not in the SHD/SSC HDF5 layout ({', '.join(HSD_KEYS)})"
+                )
+            check_hsd_file(path, file, num_classes)
+    except CorruptDatasetError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as error:
         raise CorruptDatasetError(
             f"{path} is not a readable HDF5 file ({error}); it is probably truncated or corrupt: delete it and "
             "download/extract it again."
         ) from error
-    if missing:
-        raise CorruptDatasetError(
-            f"{path} lacks {', '.join(missing)}: not in the SHD/SSC HDF5 layout ({', '.join(HSD_KEYS)})"
-        )
-    if len(set(lengths.values())) != 1:
-        raise CorruptDatasetError(f"{path}: spikes/times, spikes/units and labels differ in length: {lengths}")
 
 
 class _HSDLocal(_LocalFiles):
-    """Existence check for tonic's HSD readers (SHD, SSC): the extracted ``.h5`` of *this* split."""
+    """tonic's HSD readers (SHD, SSC) with an existence check for the extracted ``.h5`` of *this* split, the file
+    checked when opened and each sample when read.
+
+    ``max_spike_time_s`` (keyword, default :data:`~snnkit.data._checks.MAX_SPIKE_TIME_S` = 10 s): a sample with a
+    later spike raises :class:`CorruptDatasetError` (SHD/SSC recordings last about 1 s).
+    """
 
     dataset_name = "?"
+    #: labels must lie in [0, num_classes) and extra/keys name that many classes
+    num_classes = 0
+
+    def __init__(self, folder: str | os.PathLike[str], *args: object, max_spike_time_s: float = MAX_SPIKE_TIME_S,
+                 **kwargs: object):
+        self.max_spike_time_s = check_positive_number("max_spike_time_s", max_spike_time_s)
+        super().__init__(folder, *args, **kwargs)
+
+    def download(self) -> None:
+        super().download()
+        validate_hsd_file(self._h5_path(), self.num_classes)
+
+    def __len__(self) -> int:
+        with h5py.File(self._h5_path(), "r") as file:
+            return len(file["labels"])
+
+    def __getitem__(self, index: int) -> tuple[object, object]:
+        """``(events, label)`` as tonic's HSD reader returns them, after the sample's checks."""
+        path = self._h5_path()
+        try:
+            with h5py.File(path, "r") as file:
+                times = np.asarray(file["spikes/times"][index])
+                units = np.asarray(file["spikes/units"][index])
+                label = np.int64(file["labels"][index])  # whole numbers, checked when the file was opened
+        except (OSError, KeyError, ValueError, TypeError) as error:
+            raise CorruptDatasetError(f"{path}: cannot read sample {index}: {error}") from error
+        check_hsd_sample(
+            path, index, times, units, channels=self.sensor_size[0], max_spike_time_s=self.max_spike_time_s
+        )
+        # as tonic: seconds -> microseconds in float64, truncated to int by the structured array; polarity 1
+        events = make_structured_array(times.astype(np.float64) * 1e6, units, 1, dtype=self.dtype)
+        if self.transform is not None:
+            events = self.transform(events)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return events, label
 
     def _h5_path(self) -> Path:
         return self._folder / self.data_filename  # type: ignore[attr-defined]
@@ -159,7 +209,7 @@ class _HSDLocal(_LocalFiles):
             _extract(archive, self._folder)
             if not h5.is_file():
                 raise CorruptDatasetError(f"{archive} was extracted but did not contain {h5.name}")
-        validate_hsd_file(h5)
+        validate_hsd_file(h5, self.num_classes)
         return True
 
     def _missing_message(self) -> str:
@@ -180,9 +230,11 @@ class SHDReader(_HSDLocal, tonic.datasets.SHD):
         train: train split if True, else test.
         download: let tonic download the archive when the file is missing.
         transform: tonic transform applied to each event array.
+        max_spike_time_s: latest accepted spike time, seconds (default 10); a later one is a corrupt sample.
     """
 
     dataset_name = "SHD"
+    num_classes = 20
 
     def __init__(
         self,
@@ -191,14 +243,18 @@ class SHDReader(_HSDLocal, tonic.datasets.SHD):
         *,
         download: bool = False,
         transform: Callable | None = None,
+        max_spike_time_s: float = MAX_SPIKE_TIME_S,
     ):
-        super().__init__(folder, train=train, transform=transform, download=download)
+        super().__init__(
+            folder, train=train, transform=transform, download=download, max_spike_time_s=max_spike_time_s
+        )
 
 
 class SSCReader(_HSDLocal, tonic.datasets.SSC):
     """``tonic.datasets.SSC`` reading ``<folder>/ssc_{train,valid,test}.h5``; arguments as :class:`SHDReader`."""
 
     dataset_name = "SSC"
+    num_classes = 35
 
     def __init__(
         self,
@@ -207,8 +263,11 @@ class SSCReader(_HSDLocal, tonic.datasets.SSC):
         *,
         download: bool = False,
         transform: Callable | None = None,
+        max_spike_time_s: float = MAX_SPIKE_TIME_S,
     ):
-        super().__init__(folder, split=split, transform=transform, download=download)
+        super().__init__(
+            folder, split=split, transform=transform, download=download, max_spike_time_s=max_spike_time_s
+        )
 
 
 class SpokenDigitsReader(_HSDLocal, tonic.datasets.SHD):
@@ -218,13 +277,21 @@ class SpokenDigitsReader(_HSDLocal, tonic.datasets.SHD):
     """
 
     dataset_name = "bundled spoken-digits"
+    num_classes = 20
     train_zip = "spoken_digits_train.h5.zip"
     test_zip = "spoken_digits_test.h5.zip"
     train_md5 = None
     test_md5 = None
 
-    def __init__(self, folder: str | os.PathLike[str], train: bool = True, *, transform: Callable | None = None):
-        super().__init__(folder, train=train, transform=transform, download=False)
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        train: bool = True,
+        *,
+        transform: Callable | None = None,
+        max_spike_time_s: float = MAX_SPIKE_TIME_S,
+    ):
+        super().__init__(folder, train=train, transform=transform, download=False, max_spike_time_s=max_spike_time_s)
 
     def _missing_message(self) -> str:
         return (

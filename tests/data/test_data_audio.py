@@ -238,7 +238,7 @@ def test_damaged_sample_names_the_file_and_index(tmp_path, formats):
     formats.write_hsd(tmp_path / "SHD" / "shd_test.h5", samples, 20)
     test = data.SHD(tmp_path, "test")
     test[0]
-    with pytest.raises(CorruptDatasetError, match=r"shd_test\.h5: cannot read sample 1.*\[0, 700\)"):
+    with pytest.raises(CorruptDatasetError, match=r"shd_test\.h5: sample 1: spikes/units\[0\] is 700, .*\[0, 700\)"):
         test[1]
 
 
