@@ -1,31 +1,49 @@
-"""snnkit.training: train any snnkit model, resumably, on one process or many (DDP).
+"""snnkit.training: one loop that trains any snnkit model, resumably, on one process or many (DDP).
 
 Entry points:
-- :func:`train` (new run from a :class:`TrainConfig`), :func:`resume` (continue a run directory exactly).
-- :class:`Trainer`: the loop itself; :mod:`~snnkit.training.methods` the pluggable per-batch step (BPTT).
+- :func:`fit`: train a model instance on a Dataset, DataLoader or any iterable of ``(x [T, B, ...], y)`` batches,
+  with pluggable optimisers (parameter groups, several optimisers, each with its own scheduler), training
+  method (:data:`METHODS`: BPTT, ...), loss (:data:`LOSSES`), metrics (:data:`METRICS`) and :class:`Callback` hooks.
+- :func:`train` (a new run of a registered model from a :class:`TrainConfig`, what ``snnkit train`` calls) and
+  :func:`resume` (continue such a run directory exactly): thin users of the same :class:`Trainer`.
 
-A run directory ``runs/<run>/`` holds ``config.json``, ``checkpoint.pt`` (atomic, checksummed, refreshed every
-epoch and every ``ckpt_every`` batches), ``metrics.jsonl`` (one record per epoch), ``curves.png`` and ``raster.png``.
+Example::
+
+    from snnkit.training import fit
+    result = fit(model, train_loader, test_data=test_loader, epochs=20,
+                 optimizer=lambda params: torch.optim.Adam(params, 1e-3), run_dir="runs/mine")
+    result.history, result.test_accuracy
+    fit(model, train_loader, test_data=test_loader, epochs=20, optimizer=..., run_dir="runs/mine", resume=True)
+
+A run directory holds ``checkpoint.pt`` (atomic, checksummed, refreshed every epoch and every ``ckpt_every``
+batches), ``metrics.jsonl`` (one record per epoch), ``curves.png`` and ``raster.png``; runs of :func:`train` also
+``config.json``. ``run_dir=None`` writes nothing.
 """
 
+from .batches import EvalBatches, TrainBatches
+from .callbacks import Callback
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import DATASETS, TrainConfig
 from .datasets import DataBundle, build_datasets
-from .loop import Trainer, TrainResult, resume, train
-from .losses import predict, rate_cross_entropy
+from .loop import Trainer, TrainResult, fit
+from .losses import LOSSES, get_loss, predict, rate_cross_entropy
 from .methods import BPTT, METHODS, StepContext, StepOutput, TrainingMethod, get_method
-from .metrics import SpikeCounter, read_jsonl
+from .metrics import METRICS, Accuracy, EpochSums, Metric, SpikeCounter, get_metrics, read_jsonl
+from .runs import create_run_dir, resume, train
 from .sampler import ResumableSampler
 
 __all__ = [
+    "fit",
     "train",
     "resume",
     "Trainer",
-    "TrainConfig",
     "TrainResult",
+    "TrainConfig",
     "DataBundle",
     "DATASETS",
     "build_datasets",
+    "create_run_dir",
+    "Callback",
     "CheckpointError",
     "save_checkpoint",
     "load_checkpoint",
@@ -35,9 +53,18 @@ __all__ = [
     "get_method",
     "StepContext",
     "StepOutput",
+    "LOSSES",
+    "get_loss",
     "rate_cross_entropy",
     "predict",
+    "METRICS",
+    "Metric",
+    "Accuracy",
+    "get_metrics",
+    "EpochSums",
     "SpikeCounter",
     "read_jsonl",
     "ResumableSampler",
+    "TrainBatches",
+    "EvalBatches",
 ]

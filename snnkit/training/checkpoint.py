@@ -44,7 +44,7 @@ __all__ = [
 
 MAGIC = b"SNNKITCKPT1\n"
 _HEADER = struct.Struct("<32sQ")  # sha256 digest, payload length
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: lists of optimiser and scheduler states, callback states, device-side epoch sums
 #: File name of the latest checkpoint inside a run directory.
 CHECKPOINT_NAME = "checkpoint.pt"
 

@@ -22,13 +22,11 @@ __all__ = [
     "setup",
     "teardown",
     "resolve_device",
-    "unwrap",
     "wrap_ddp",
     "all_reduce_sum",
     "average_buffers",
     "broadcast_object",
     "gather_objects",
-    "barrier",
 ]
 
 
@@ -104,11 +102,6 @@ def wrap_ddp(model: nn.Module, device_ids: list[int] | None) -> nn.parallel.Dist
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **no_sync)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside a DistributedDataParallel wrapper (or the model itself)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def all_reduce_sum(t: torch.Tensor, info: DistInfo, device: torch.device) -> torch.Tensor:
     """Sum ``t`` over ranks (identity without DDP). Moves to ``device`` for NCCL, which cannot reduce CPU tensors."""
     if not info.enabled:
@@ -152,8 +145,3 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
-
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
-        dist.barrier()

@@ -1,11 +1,23 @@
-"""Losses and predictions for per-step logits ``[T, B, K]`` (rate decoding: average the logits over time)."""
+"""Losses and predictions for per-step logits ``[T, B, K]`` (rate decoding: average the logits over time).
+
+:data:`LOSSES` is the table :func:`snnkit.training.fit` looks ``loss="..."`` up in. An entry is a factory called
+without arguments that returns the loss function ``(logits, target) -> scalar`` (mean over the batch); the same
+function scores training batches and the test set. Instead of a name, ``fit`` also takes any such callable.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["time_mean", "rate_cross_entropy", "predict"]
+from snnkit.registry import Registry
+
+__all__ = ["time_mean", "rate_cross_entropy", "predict", "LOSSES", "LossFn", "get_loss"]
+
+#: ``loss(logits, target) -> scalar tensor``, the mean over the batch.
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def time_mean(out: torch.Tensor) -> torch.Tensor:
@@ -30,3 +42,26 @@ def rate_cross_entropy(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def predict(out: torch.Tensor) -> torch.Tensor:
     """Class index per sample: argmax of the time-averaged logits."""
     return time_mean(out).argmax(-1)
+
+
+#: Loss name -> factory of the loss function.
+LOSSES: Registry[Callable[[], LossFn]] = Registry("loss")
+
+
+@LOSSES.register("rate-ce")
+def _rate_ce() -> LossFn:
+    return rate_cross_entropy
+
+
+def get_loss(loss: str | LossFn) -> LossFn:
+    """The loss function registered as ``loss``, or ``loss`` itself if it is callable.
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones).
+        TypeError: neither a name nor a callable.
+    """
+    if isinstance(loss, str):
+        return LOSSES.build(loss)
+    if not callable(loss):
+        raise TypeError(f"loss must be a registered name or a callable (logits, target) -> scalar, got {loss!r}")
+    return loss

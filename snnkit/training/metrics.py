@@ -1,24 +1,32 @@
-"""Training metrics: spike counting via forward hooks, per-epoch accumulators, and the ``metrics.jsonl`` log."""
+"""Training metrics: pluggable :class:`Metric` objects (:data:`METRICS`), spike counting via forward hooks, the
+per-epoch sums kept on the device, and the ``metrics.jsonl`` log."""
 
 from __future__ import annotations
 
+import abc
 import json
 import os
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from snnkit.atomic import atomic_write_bytes
+from snnkit.atomic import atomic_write_text
+from snnkit.registry import Registry
+
+from .losses import predict
 
 __all__ = [
     "is_neuron",
     "neuron_modules",
     "SpikeCounter",
-    "EpochStats",
+    "Metric",
+    "Accuracy",
+    "METRICS",
+    "get_metrics",
+    "EpochSums",
     "append_jsonl",
     "read_jsonl",
     "truncate_jsonl",
@@ -89,71 +97,159 @@ class SpikeCounter:
         self.close()
 
 
-@dataclass
-class EpochStats:
-    """Sums over the batches of one epoch so far; checkpointed mid-epoch so a resumed epoch reports the same totals."""
+class Metric(abc.ABC):
+    """A pluggable metric: stateless; the loop keeps its running sums on the device.
 
-    loss_sum: float = 0.0  # sum over samples of the per-sample loss
-    correct: int = 0
-    samples: int = 0
-    spikes: float = 0.0
-    neuron_steps: int = 0
-    batches: int = 0
-    seconds: float = 0.0  # wall time spent in training steps (not reproducible; informative only)
+    For every batch the loop adds :meth:`batch` (a 1-D float64 tensor of ``num_sums`` sums, computed on the logits'
+    device without reading anything back to the host) to the epoch's running sums; those are summed over DDP ranks,
+    checkpointed mid-epoch, and turned into the reported number once per epoch by :meth:`result`. Accuracy's sums
+    are ``[correct, count]``; a bits-per-character metric would sum ``[nats, characters]`` the same way.
 
-    def update(self, loss: float, correct: int, n: int, spikes: float, neuron_steps: int, seconds: float) -> None:
-        self.loss_sum += loss * n
-        self.correct += correct
-        self.samples += n
-        self.spikes += spikes
-        self.neuron_steps += neuron_steps
-        self.batches += 1
-        self.seconds += seconds
+    Attributes:
+        name: the registry name and the key in :attr:`TrainResult.test_metrics`.
+        key: the record suffix in ``metrics.jsonl`` (``train_<key>``, ``test_<key>``).
+        num_sums: length of the tensor :meth:`batch` returns.
+        label, plot_scale: axis label and factor for ``curves.png`` (accuracy is drawn in percent).
+    """
 
-    def merge(self, other: EpochStats) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+    name: str = ""
+    key: str = ""
+    num_sums: int = 1
+    label: str = ""
+    plot_scale: float = 1.0
 
-    @property
-    def loss(self) -> float:
-        return self.loss_sum / max(self.samples, 1)
+    @abc.abstractmethod
+    def batch(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Sums for one batch: a float64 tensor ``[num_sums]`` on the logits' device."""
 
-    @property
-    def accuracy(self) -> float:
-        return self.correct / max(self.samples, 1)
+    @abc.abstractmethod
+    def result(self, sums: torch.Tensor) -> float:
+        """The metric from the sums over an epoch (a float64 CPU tensor ``[num_sums]``)."""
 
-    @property
-    def spike_rate(self) -> float:
-        """Spikes per neuron per time step."""
-        return self.spikes / max(self.neuron_steps, 1)
+    def format(self, value: float) -> str:
+        """How the value is shown in progress bars and epoch lines."""
+        return f"{value:.4f}"
 
-    @property
-    def spikes_per_s(self) -> float:
-        """Spikes simulated per second of wall-clock training time (throughput)."""
-        return self.spikes / self.seconds if self.seconds > 0 else 0.0
 
-    def as_tensor(self) -> torch.Tensor:
-        """Pack for ``all_reduce`` (float64 keeps integer counts exact far beyond any dataset size)."""
-        return torch.tensor([float(getattr(self, f.name)) for f in fields(self)], dtype=torch.float64)
+#: Metric name -> factory (called without arguments) of a :class:`Metric`.
+METRICS: Registry[Callable[[], Metric]] = Registry("metric")
 
-    @classmethod
-    def from_tensor(cls, t: torch.Tensor) -> EpochStats:
-        vals = t.tolist()
-        out = cls()
-        for f, v in zip(fields(cls), vals, strict=True):
-            setattr(out, f.name, type(getattr(out, f.name))(v))
+
+@METRICS.register("accuracy")
+class Accuracy(Metric):
+    """Fraction of samples whose predicted class (argmax of the time-averaged logits) equals the target."""
+
+    name = "accuracy"
+    key = "acc"
+    num_sums = 2
+    label = "accuracy (%)"
+    plot_scale = 100.0
+
+    def batch(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        correct = (predict(logits) == target).sum().to(torch.float64)
+        # new_full fills on the device: no host-to-device copy of the count.
+        return torch.stack([correct, correct.new_full((), target.numel())])
+
+    def result(self, sums: torch.Tensor) -> float:
+        correct, count = sums.tolist()
+        return correct / count if count else 0.0
+
+    def format(self, value: float) -> str:
+        return f"{100 * value:.2f}%"
+
+
+def get_metrics(metrics: str | Metric | Iterable[str | Metric]) -> list[Metric]:
+    """Metric objects for names (looked up in :data:`METRICS`) and :class:`Metric` instances.
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones) or two metrics with the same record key.
+        TypeError: an entry is neither a name nor a Metric.
+    """
+    items = [metrics] if isinstance(metrics, (str, Metric)) else list(metrics)
+    out: list[Metric] = []
+    for m in items:
+        if isinstance(m, str):
+            m = METRICS.build(m)
+        if not isinstance(m, Metric):
+            raise TypeError(f"metrics entries must be registered names or Metric instances, got {m!r}")
+        out.append(m)
+    keys = [m.key for m in out]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"metrics: two metrics share a record key ({keys})")
+    return out
+
+
+_BASE = ("loss_sum", "samples", "spikes", "neuron_steps", "batches")
+
+
+class EpochSums:
+    """The sums of one epoch so far, kept on the training device so that no batch reads back to the host.
+
+    ``values`` is one float64 tensor: the sample-weighted loss, the sample count, spikes, neuron-steps, batches, then
+    each metric's sums (float64 keeps integer counts exact far beyond any dataset size). One tensor means one
+    all-reduce under DDP and one host read per refresh. Checkpointed mid-epoch (:meth:`packed`) so a resumed
+    epoch reports the same totals as an uninterrupted one.
+    """
+
+    def __init__(self, metrics: Sequence[Metric], device: torch.device | str = "cpu") -> None:
+        self.metrics = list(metrics)
+        size = len(_BASE) + sum(m.num_sums for m in self.metrics)
+        self.values = torch.zeros(size, dtype=torch.float64, device=device)
+        self.seconds = 0.0  # wall time spent in training steps (not reproducible; informative only)
+
+    def add(
+        self,
+        loss: torch.Tensor,
+        samples: int,
+        spikes: torch.Tensor | float,
+        neuron_steps: int,
+        metric_sums: Sequence[torch.Tensor],
+    ) -> None:
+        """Accumulate one batch (``loss`` is its mean over ``samples``); device operations only."""
+        v = self.values
+        v[0].add_(loss.detach().to(torch.float64), alpha=samples)
+        v[1].add_(samples)
+        v[2].add_(spikes)
+        v[3].add_(neuron_steps)
+        v[4].add_(1)
+        if metric_sums:
+            v[len(_BASE) :].add_(torch.cat([s.reshape(-1) for s in metric_sums]))
+
+    def packed(self) -> torch.Tensor:
+        """The sums with the seconds appended: what is all-reduced, checkpointed and read by :meth:`summary`."""
+        return torch.cat([self.values, self.values.new_full((1,), self.seconds)])
+
+    def summary(self, packed: torch.Tensor) -> dict[str, float]:
+        """Read ``packed`` sums (this rank's, or all ranks' after an all-reduce) back to the host, one
+        synchronisation: ``loss``, ``samples``, ``spikes``, ``neuron_steps``, ``batches``, ``seconds``,
+        ``spike_rate`` and each metric's value under its key."""
+        host = packed.cpu()
+        base = dict(zip(_BASE, host[: len(_BASE)].tolist(), strict=True))
+        out = {k: base[k] for k in ("samples", "spikes", "neuron_steps", "batches")}
+        out["seconds"] = float(host[-1])
+        out["loss"] = base["loss_sum"] / max(base["samples"], 1.0)
+        out["spike_rate"] = base["spikes"] / max(base["neuron_steps"], 1.0)  # spikes per neuron per time step
+        at = len(_BASE)
+        for m in self.metrics:
+            out[m.key] = m.result(host[at : at + m.num_sums])
+            at += m.num_sums
         return out
 
-    def state_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> EpochStats:
-        return cls(**state)
+    def load_packed(self, packed: torch.Tensor) -> None:
+        """Continue from sums saved with :meth:`packed` (a resumed epoch)."""
+        if packed.shape != (self.values.numel() + 1,):
+            raise ValueError(
+                f"saved epoch sums have shape {tuple(packed.shape)}, expected ({self.values.numel() + 1},) "
+                "(other metrics)"
+            )
+        self.values.copy_(packed[:-1])
+        self.seconds = float(packed[-1])
 
 
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    """Append one JSON line and flush it to disk (each line is complete or absent after a crash)."""
+    """Append one JSON line and flush it to disk (each line is complete or absent after a crash); the directory is
+    created if needed."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record, sort_keys=False) + "\n")
         f.flush()
@@ -176,5 +272,4 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def truncate_jsonl(path: str | os.PathLike, keep: Iterable[dict[str, Any]]) -> None:
     """Atomically rewrite ``path`` to hold exactly ``keep`` (used on resume to drop epochs after the checkpoint)."""
-    text = "".join(json.dumps(r) + "\n" for r in keep)
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))

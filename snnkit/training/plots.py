@@ -29,22 +29,35 @@ def _save(fig: Figure, path: str | os.PathLike) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def plot_learning_curves(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
-    """Loss and accuracy (train and test) per epoch from metrics records, side by side."""
+def plot_learning_curves(
+    records: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike,
+    panels: Sequence[tuple[str, str, float]] = (("acc", "accuracy (%)", 100.0),),
+) -> None:
+    """Loss and each metric (train and test) per epoch from metrics records, side by side.
+
+    Args:
+        records: one mapping per epoch with ``epoch``, ``train_loss``, ``test_loss`` and ``train_<key>`` /
+            ``test_<key>`` for each panel (a missing value, e.g. without test data, leaves a gap).
+        path: the PNG to write (atomically).
+        panels: ``(key, axis label, scale)`` per metric panel; values are multiplied by ``scale`` (100 for percent).
+    """
     # Fixed margins instead of a layout engine: constrained layout costs about half a second per figure.
-    fig = Figure(figsize=(10, 4))
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
-    ax_loss, ax_acc = fig.subplots(1, 2)
+    n = 1 + len(panels)
+    fig = Figure(figsize=(5 * n, 4))
+    fig.subplots_adjust(left=0.07 * 2 / n, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+    axes = fig.subplots(1, n, squeeze=False)[0]
     epochs = [r["epoch"] for r in records]
-    for key, label in (("train_loss", "train"), ("test_loss", "test")):
-        ax_loss.plot(epochs, [r.get(key) for r in records], marker="o", label=label)
-    for key, label in (("train_acc", "train"), ("test_acc", "test")):
-        ax_acc.plot(
-            epochs, [100 * r[key] if r.get(key) is not None else None for r in records], marker="o", label=label
-        )
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
+
+    def series(key: str, scale: float) -> list[float | None]:
+        return [scale * r[key] if r.get(key) is not None else None for r in records]
+
+    specs = [("loss", "loss", 1.0), *panels]
+    for ax, (key, label, scale) in zip(axes, specs, strict=True):
+        for split in ("train", "test"):
+            if any(f"{split}_{key}" in r for r in records):
+                ax.plot(epochs, series(f"{split}_{key}", scale), marker="o", label=split)
+        ax.set(xlabel="epoch", ylabel=label, title=label.split(" (")[0])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()

@@ -121,7 +121,7 @@ def test_checkpoint_of_another_model_is_refused(bundle, cfg) -> None:
         train(cfg, data=bundle, callbacks=[kill_after(3)], progress=False)
     path = Path(cfg.out) / cfg.name / "checkpoint.pt"
     other = replace(cfg, model_kwargs={"hidden": [32], "dropout": 0.3})
-    trainer = Trainer(other, bundle, Path(cfg.out) / "other", progress=False)
+    trainer = Trainer.from_config(other, bundle, progress=False)
     with pytest.raises(CheckpointError) as e:
         trainer.load(path)
     assert str(path) in str(e.value) and "does not match model 'mlp'" in str(e.value)
@@ -132,7 +132,7 @@ def test_checkpoint_of_another_model_is_refused(bundle, cfg) -> None:
     from snnkit.training import DataBundle
 
     frames = TensorDataset(torch.zeros(4, 3, 2, 8, 8), torch.zeros(4, dtype=torch.long))
-    trainer = Trainer(vgg, DataBundle(frames, frames, (2, 8, 8), 3), Path(cfg.out) / "vgg", progress=False)
+    trainer = Trainer.from_config(vgg, DataBundle(frames, frames, (2, 8, 8), 3), progress=False)
     with pytest.raises(CheckpointError, match="checkpoint is for model 'mlp', not 'vgg'"):
         trainer.load(path)
 
@@ -141,7 +141,7 @@ def test_resume_refuses_changed_batches_per_epoch(bundle, cfg) -> None:
     with pytest.raises(Killed):
         train(cfg, data=bundle, callbacks=[kill_after(3)], progress=False)
     path = Path(cfg.out) / cfg.name / "checkpoint.pt"
-    trainer = Trainer(replace(cfg, batch_size=16), bundle, Path(cfg.out) / "x", progress=False)
+    trainer = Trainer.from_config(replace(cfg, batch_size=16), bundle, progress=False)
     with pytest.raises(CheckpointError, match="batches per epoch"):
         trainer.load(path)
 
