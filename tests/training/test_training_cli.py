@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from torch.utils.data import TensorDataset
 
 from snnkit import cli
-from snnkit.training import BPTT, TrainConfig, methods
+from snnkit.training import BPTT, Callback, TrainConfig, methods
+from snnkit.training import train as _train
 from snnkit.training.config import ConfigError
 
 
@@ -340,3 +343,122 @@ def test_train_on_a_registered_dataset_by_name(tmp_path: Path, capsys, monkeypat
     assert "Final test accuracy:" in capsys.readouterr().out
     saved = json.loads((tmp_path / "toy" / "config.json").read_text())
     assert saved["dataset"] == "toy-spikes" and saved["model_kwargs"] == {"hidden": [16]}
+
+
+# ------------------------------------------------------------------------------------ flags change what they should
+# Tiny runs of `snnkit train` on the bundled spoken digits (1020 train, 260 test samples, about 70-95 bins of 10 ms).
+# A recorder callback, passed in through snnkit.training.train (which the command calls), sees every batch.
+class _Recorder(Callback):
+    """Per training batch: input shape, output dtype, learning rate and gradient norm after the step."""
+
+    def __init__(self) -> None:
+        self.train_shapes: list[tuple[int, ...]] = []
+        self.eval_shapes: list[tuple[int, ...]] = []
+        self.out_dtypes: set[torch.dtype] = set()
+        self.lrs: list[float] = []
+        self.grad_norms: list[float] = []
+        self.batches_per_epoch: dict[int, int] = {}
+
+    def on_train_start(self, trainer) -> None:
+        def before(module, args):
+            (self.train_shapes if module.training else self.eval_shapes).append(tuple(args[0].shape))
+
+        def after(module, args, out):
+            self.out_dtypes.add(out.dtype)
+
+        trainer.model.register_forward_pre_hook(before)
+        trainer.model.register_forward_hook(after)
+
+    def on_batch_end(self, trainer) -> None:
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+        grads = [p.grad.detach().flatten() for p in trainer.model.parameters() if p.grad is not None]
+        self.grad_norms.append(torch.cat(grads).norm().item())
+        self.batches_per_epoch[trainer.epoch] = self.batches_per_epoch.get(trainer.epoch, 0) + 1
+
+
+def tiny_run(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, crop: bool = True
+) -> tuple[_Recorder, Path]:
+    """``snnkit train <args>`` in-process with a recorder; returns it and the run directory. With ``crop``, recordings
+    are cut to 10 bins (unless ``args`` say otherwise: a later flag wins), so that evaluation takes little time."""
+    import snnkit.training as training
+
+    recorder = _Recorder()
+
+    def train_with_recorder(cfg, **kwargs):
+        return _train(cfg, callbacks=[*kwargs.pop("callbacks", ()), recorder], **kwargs)
+
+    monkeypatch.setattr(training, "train", train_with_recorder)
+    base = ["train", "--dataset", "spoken-digits", "--model-arg", "hidden=[16]", "--batch-size", "8",
+            "--max-train-batches", "2", "--epochs", "1", "--device", "cpu", "--no-progress",
+            "--plot-every", "0", "--out", str(tmp_path), "--name", "run", *(["--time-steps", "10"] if crop else [])]
+    assert cli.main([*base, *args]) == 0
+    return recorder, tmp_path / "run"
+
+
+def _records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_time_steps_crops_audio_to_that_many_bins(tmp_path: Path, monkeypatch, capsys) -> None:
+    recorder, run = tiny_run(["--time-steps", "7"], tmp_path, monkeypatch)
+    assert recorder.train_shapes and recorder.eval_shapes
+    # at most the first 7 bins of each recording, in training and evaluation; a batch of 8 recordings of 70-95 bins
+    # has one with a spike in bin 7 (a single recording may be shorter: T ends at its last spike)
+    assert {s[0] for s in recorder.train_shapes} == {7} and max(s[0] for s in recorder.eval_shapes) == 7
+    assert all(s[0] <= 7 for s in recorder.eval_shapes)
+    assert all(s[1:] == (8, 140) for s in recorder.train_shapes)
+    assert json.loads((run / "config.json").read_text())["time_steps"] == 7
+
+
+def test_whole_recordings_without_time_steps(tmp_path: Path, monkeypatch, capsys) -> None:
+    recorder, _ = tiny_run([], tmp_path, monkeypatch, crop=False)
+    assert min(s[0] for s in recorder.train_shapes) > 50  # the control: uncropped batches are 70-95 bins long
+
+
+def test_max_train_batches_caps_each_epoch(tmp_path: Path, monkeypatch, capsys) -> None:
+    recorder, run = tiny_run(["--max-train-batches", "3", "--epochs", "2"], tmp_path, monkeypatch)
+    assert recorder.batches_per_epoch == {0: 3, 1: 3}
+    records = _records(run)
+    assert [r["samples"] for r in records] == [24, 24]  # 3 batches of 8, of 1020 training samples
+    assert [r["global_step"] for r in records] == [3, 6]
+
+
+def test_amp_on_cpu_prints_its_note_and_trains_in_float32(tmp_path: Path, monkeypatch, capsys) -> None:
+    recorder, run = tiny_run(["--amp"], tmp_path, monkeypatch)
+    captured = capsys.readouterr()
+    assert "note: amp (bf16 autocast) applies on CUDA only; training in float32 on CPU" in captured.out + captured.err
+    assert recorder.out_dtypes == {torch.float32}
+    assert json.loads((run / "config.json").read_text())["amp"] is True
+    # without the flag, no note
+    recorder, _ = tiny_run([], tmp_path / "plain", monkeypatch)
+    captured = capsys.readouterr()
+    assert "note: amp" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("clip", [None, 1e-3])
+def test_grad_clip_bounds_the_gradient_norm(clip: float | None, tmp_path: Path, monkeypatch, capsys) -> None:
+    args = [] if clip is None else ["--grad-clip", str(clip)]
+    recorder, run = tiny_run(args, tmp_path, monkeypatch)
+    assert json.loads((run / "config.json").read_text())["grad_clip"] == clip
+    assert len(recorder.grad_norms) == 2
+    if clip is None:
+        assert min(recorder.grad_norms) > 100 * 1e-3  # the control: unclipped gradients are far larger than 1e-3
+    else:
+        assert max(recorder.grad_norms) <= clip * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("scheduler", ["none", "cosine"])
+def test_learning_rate_follows_the_scheduler(scheduler: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    lr, epochs, steps = 0.02, 2, 3
+    args = ["--scheduler", scheduler, "--lr", str(lr), "--epochs", str(epochs), "--max-train-batches", str(steps)]
+    recorder, run = tiny_run(args, tmp_path, monkeypatch)
+    total = epochs * steps
+    if scheduler == "none":
+        expected = [lr] * total
+    else:  # cosine annealing to 0 over all optimiser steps, stepped after every batch
+        expected = [lr * (1 + math.cos(math.pi * k / total)) / 2 for k in range(1, total + 1)]
+    assert recorder.lrs == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    records = _records(run)
+    assert [r["lr"] for r in records] == pytest.approx([expected[steps - 1], expected[-1]], rel=1e-9, abs=1e-12)
+    assert json.loads((run / "config.json").read_text())["scheduler"] == scheduler
