@@ -12,7 +12,8 @@ Usage (from the repository root)::
     python scripts/make_spoken_digits.py --out-dir /tmp/sd --n-speakers 32 --seed 1
 
 Requirements: the ``espeak-ng`` program (Debian/Ubuntu: ``sudo apt-get install espeak-ng``; macOS:
-``brew install espeak-ng``), numpy, scipy and h5py.
+``brew install espeak-ng``), numpy, scipy, h5py and snnkit itself (``pip install -e .``: the files are written
+with its atomic-write helper).
 
 Classes
 -------
@@ -93,6 +94,8 @@ try:
     from scipy.signal import lfilter, resample_poly
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise SystemExit(f"make_spoken_digits.py needs numpy, scipy and h5py ({exc}). Install: pip install scipy h5py")
+
+from snnkit.atomic import atomic_write_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT_DIR = REPO_ROOT / "datasets" / "spoken_digits"
@@ -407,28 +410,31 @@ def write_shd_file(path: Path, samples: list[tuple[np.ndarray, np.ndarray, int, 
     plus the snnkit extras ``extra/meta_info/{voice, rate, pitch}`` and root attributes describing the generator.
     """
     n = len(samples)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        times = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float16))
-        units = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
-        for i, (t, u, _, _) in enumerate(samples):
-            times[i] = t.astype(np.float16)
-            units[i] = u.astype(np.uint16)
-        f.create_dataset("labels", data=np.array([s[2] for s in samples], dtype=np.uint8))
-        f.create_dataset("extra/speaker", data=np.array([s[3] for s in samples], dtype=np.uint8))
-        f.create_dataset("extra/keys", data=np.array([k.encode("utf-8") for k in CLASS_NAMES]))
-        meta = f.create_group("extra/meta_info")
-        meta.create_dataset("gender", data=np.array([s.gender.encode() for s in speakers]))
-        # Synthetic voices have no age or body height; 0 marks "not applicable" (SHD stores real values).
-        meta.create_dataset("age", data=np.zeros(len(speakers), dtype=np.uint8))
-        meta.create_dataset("body_height", data=np.zeros(len(speakers), dtype=np.uint8))
-        voice = [f"{s.english_voice}+{s.variant} / {GERMAN_VOICE}+{s.variant}".encode() for s in speakers]
-        meta.create_dataset("voice", data=np.array(voice))
-        meta.create_dataset("rate", data=np.array([s.rate for s in speakers], dtype=np.uint16))
-        meta.create_dataset("pitch", data=np.array([s.pitch for s in speakers], dtype=np.uint8))
-        for key, value in attrs.items():
-            f.attrs[key] = value
-    os.replace(tmp, path)
+    # HDF5 is written to a scratch file and then moved into place by snnkit's atomic write: h5py writing into memory
+    # (an io.BytesIO) lays the file out differently, and the bundled files are reproduced byte for byte this way.
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch) / path.name
+        with h5py.File(tmp, "w") as f:
+            times = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float16))
+            units = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
+            for i, (t, u, _, _) in enumerate(samples):
+                times[i] = t.astype(np.float16)
+                units[i] = u.astype(np.uint16)
+            f.create_dataset("labels", data=np.array([s[2] for s in samples], dtype=np.uint8))
+            f.create_dataset("extra/speaker", data=np.array([s[3] for s in samples], dtype=np.uint8))
+            f.create_dataset("extra/keys", data=np.array([k.encode("utf-8") for k in CLASS_NAMES]))
+            meta = f.create_group("extra/meta_info")
+            meta.create_dataset("gender", data=np.array([s.gender.encode() for s in speakers]))
+            # Synthetic voices have no age or body height; 0 marks "not applicable" (SHD stores real values).
+            meta.create_dataset("age", data=np.zeros(len(speakers), dtype=np.uint8))
+            meta.create_dataset("body_height", data=np.zeros(len(speakers), dtype=np.uint8))
+            voice = [f"{s.english_voice}+{s.variant} / {GERMAN_VOICE}+{s.variant}".encode() for s in speakers]
+            meta.create_dataset("voice", data=np.array(voice))
+            meta.create_dataset("rate", data=np.array([s.rate for s in speakers], dtype=np.uint16))
+            meta.create_dataset("pitch", data=np.array([s.pitch for s in speakers], dtype=np.uint8))
+            for key, value in attrs.items():
+                f.attrs[key] = value
+        atomic_write_bytes(path, tmp.read_bytes())
 
 
 # ----------------------------------------------------------------------------------------------------------------
