@@ -36,6 +36,7 @@ __all__ = [
     "CHECKPOINT_NAME",
     "save_checkpoint",
     "load_checkpoint",
+    "require_keys",
     "model_signature",
     "check_model_matches",
     "capture_rng_state",
@@ -100,6 +101,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if payload.get("version") != FORMAT_VERSION:
         raise CheckpointError(path, f"checkpoint format version {payload.get('version')}, expected {FORMAT_VERSION}")
     return payload
+
+
+def require_keys(path: str | os.PathLike, payload: Mapping[str, Any], keys: tuple[str, ...] | list[str]) -> None:
+    """Refuse a checkpoint that passed its checksum but lacks entries a resume needs (another writer, or an older
+    or edited file), naming the file and the missing keys instead of failing later with a ``KeyError``."""
+    missing = [k for k in keys if k not in payload]
+    if missing:
+        raise CheckpointError(
+            path, f"checkpoint lacks {', '.join(repr(k) for k in missing)} (expected a complete snnkit training "
+            "checkpoint; was it written by another program or edited?)"
+        )
 
 
 def model_signature(model: nn.Module) -> list[list[Any]]:

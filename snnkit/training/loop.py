@@ -54,6 +54,7 @@ from .checkpoint import (
     check_model_matches,
     load_checkpoint,
     model_signature,
+    require_keys,
     restore_rng_state,
     save_checkpoint,
 )
@@ -63,6 +64,10 @@ from .metrics import EpochSums, Metric, SpikeCounter, append_jsonl, get_metrics,
 from .plots import plot_learning_curves, plot_raster
 
 __all__ = ["Trainer", "TrainResult", "fit", "METRICS_NAME"]
+
+#: What :meth:`Trainer.load` reads from a checkpoint (all written by :meth:`Trainer.save`).
+RESUME_KEYS = ("model", "model_signature", "optimizers", "schedulers", "epoch", "step", "global_step",
+               "steps_per_epoch", "world_size", "rng", "data", "sums", "history")
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -490,6 +495,7 @@ class Trainer:
         """Restore everything :meth:`save` wrote; refuses checkpoints of other models or incompatible runs."""
         path = Path(path)
         payload = load_checkpoint(path)
+        require_keys(path, payload, RESUME_KEYS)
         check_model_matches(path, payload, self.model, self.model_name)
         if payload["steps_per_epoch"] != self.steps_per_epoch:
             raise CheckpointError(

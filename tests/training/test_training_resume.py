@@ -151,3 +151,21 @@ def test_resume_rejects_result_changing_overrides(bundle, cfg) -> None:
         train(cfg, data=bundle, callbacks=[kill_after(3)], progress=False)
     with pytest.raises(ValueError, match="can only override"):
         resume(Path(cfg.out) / cfg.name, data=bundle, overrides={"lr": 1.0}, progress=False)
+
+
+@pytest.mark.parametrize("key", ["optimizers", "rng", "history"])
+def test_checkpoint_lacking_a_key_is_refused_naming_it(bundle, cfg, key: str) -> None:
+    """A checkpoint that passes its checksum but lacks an entry (another writer, an edited file): one clear error."""
+    from snnkit.training import load_checkpoint, save_checkpoint
+
+    with pytest.raises(Killed):
+        train(cfg, data=bundle, callbacks=[kill_after(3)], progress=False)
+    path = Path(cfg.out) / cfg.name / "checkpoint.pt"
+    payload = load_checkpoint(path)
+    del payload[key]
+    for meta in ("format", "version"):
+        payload.pop(meta)
+    save_checkpoint(path, payload)
+    with pytest.raises(CheckpointError) as e:
+        resume(path.parent, data=bundle, progress=False)
+    assert str(path) in str(e.value) and repr(key) in str(e.value)
