@@ -50,4 +50,10 @@ def build(name: str, in_shape: Sequence[int], num_classes: int, **kwargs: Any) -
         raise ValueError(f"model {name!r}: in_shape must be a non-empty tuple of positive sizes, got {in_shape!r}")
     if int(num_classes) < 2:
         raise ValueError(f"model {name!r}: num_classes must be >= 2, got {num_classes}")
-    return factory(shape, int(num_classes), **kwargs)
+    try:
+        return factory(shape, int(num_classes), **kwargs)
+    except TypeError as e:
+        # A keyword the model does not take (``--model-arg`` typo) is the caller's error, not a crash.
+        if "keyword argument" in str(e) or "positional argument" in str(e):
+            raise ValueError(f"model {name!r} does not accept these arguments {sorted(kwargs)}: {e}") from None
+        raise

@@ -151,3 +151,8 @@ def test_every_hidden_layer_of_a_registry_model_emits_binary_spikes(name, in_sha
     for out in outputs:
         values = set(out.unique().tolist())
         assert values == {0.0, 1.0}, f"neuron layer emitted {sorted(values)[:5]}"
+
+
+def test_unknown_model_argument_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="model 'mlp' does not accept these arguments \\['bogus'\\]"):
+        models.build("mlp", (12,), 3, bogus=1)
