@@ -13,11 +13,13 @@ import math
 from collections.abc import Sequence
 from typing import Optional
 
+import numpy as np
 import torch
 
 __all__ = [
     "check_real",
     "check_tau",
+    "check_bool",
     "check_positive_int",
     "check_tensor",
     "check_finite",
@@ -37,6 +39,15 @@ def check_real(name: str, value, *, allow_none: bool = False) -> Optional[float]
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return float(value)
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` as a bool: Python bools only (a string such as "no" is truthy, so it is refused)."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def check_positive_int(name: str, value) -> int:

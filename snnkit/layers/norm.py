@@ -39,6 +39,9 @@ class _SeqBatchNorm(nn.Module):
                 f"{type(self).__name__} expects [T, B, C{', H, W' if self._spatial_dims else ''}] or a single step "
                 f"without T; got shape {tuple(x.shape)}"
             )
+        if x.shape[2] != self.bn.num_features:
+            raise ValueError(f"{type(self).__name__}({self.bn.num_features}) expects C = {self.bn.num_features} "
+                             f"channels at dim 2 of [T, B, C, ...], got shape {tuple(x.shape)}")
         t, b = x.shape[:2]
         return self.bn(x.flatten(0, 1)).unflatten(0, (t, b))
 

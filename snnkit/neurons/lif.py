@@ -10,7 +10,7 @@ from torch import nn
 
 from ..ops.lif import lif_multistep, state_dtype
 from ..surrogate import Sigmoid, Surrogate
-from ..validation import check_real, check_tau
+from ..validation import check_bool, check_real, check_tau
 from .base import StatefulNeuron
 
 __all__ = ["LIF", "ParametricLIF"]
@@ -53,12 +53,12 @@ class LIF(StatefulNeuron):
         self._tau = tau
         self.v_threshold = check_real("v_threshold", v_threshold)
         self.v_reset = check_real("v_reset", v_reset, allow_none=True)
-        self.decay_input = bool(decay_input)
-        self.detach_reset = bool(detach_reset)
+        self.decay_input = check_bool("decay_input", decay_input)
+        self.detach_reset = check_bool("detach_reset", detach_reset)
         if not isinstance(surrogate, Surrogate):
             raise TypeError(f"surrogate must be a snnkit.surrogate.Surrogate, got {type(surrogate).__name__}")
         self.surrogate = surrogate
-        self.store_v_seq = bool(store_v_seq)
+        self.store_v_seq = check_bool("store_v_seq", store_v_seq)
         self.backend = backend
         self.storage = storage
         self.check = check

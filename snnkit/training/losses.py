@@ -35,8 +35,19 @@ def rate_cross_entropy(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Averaging logits before the softmax (rather than averaging per-step losses) is the usual BPTT objective for
     rate-coded SNN classifiers; it lets early steps be uncertain as long as the sequence as a whole decides.
     Computed in float32 so a bf16 autocast forward does not degrade the loss.
+
+    ``target``: class indices ``[B]`` (an integer tensor). Its shape and dtype are checked here (no host read), so a
+    float or one-hot target gets a message naming it rather than an error from inside ``cross_entropy``.
     """
-    return F.cross_entropy(time_mean(out).float(), target)
+    logits = time_mean(out)
+    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.is_complex() \
+            or target.dtype == torch.bool:
+        what = target.dtype if isinstance(target, torch.Tensor) else type(target).__name__
+        raise TypeError(f"rate-ce: target must be an integer tensor of class indices [B], got {what}")
+    if target.shape != logits.shape[:1]:
+        raise ValueError(f"rate-ce: target must have shape [B] = [{logits.shape[0]}] (class indices), got "
+                         f"{list(target.shape)}; logits are {list(out.shape)}")
+    return F.cross_entropy(logits.float(), target)
 
 
 def predict(out: torch.Tensor) -> torch.Tensor:

@@ -156,3 +156,8 @@ def test_every_hidden_layer_of_a_registry_model_emits_binary_spikes(name, in_sha
 def test_unknown_model_argument_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="model 'mlp' does not accept these arguments \\['bogus'\\]"):
         models.build("mlp", (12,), 3, bogus=1)
+
+
+def test_seq_batchnorm_names_a_channel_mismatch() -> None:
+    with pytest.raises(ValueError, match=r"SeqBatchNorm1d\(4\) expects C = 4"):
+        SeqBatchNorm1d(4)(torch.randn(3, 2, 5))

@@ -81,3 +81,10 @@ def test_empty_batch_is_fine():
     assert s.shape == (4, 0, 3) and v.shape == (0, 3)
     s.sum().backward()
     assert x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("flag", ["decay_input", "detach_reset", "store_v_seq"])
+def test_flags_must_be_bools(flag):
+    # A string such as "no" is truthy: silently taking it as True would run a different neuron.
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        ops.lif_multistep(torch.randn(3, 2), **{flag: "no"})

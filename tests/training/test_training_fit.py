@@ -392,3 +392,13 @@ def test_train_writes_no_run_directory_when_validation_fails(cfg) -> None:
     with pytest.raises(ValueError, match="train_data is empty"):
         train(cfg, data=DataBundle(empty, empty, (C,), K), progress=False)
     assert not Path(cfg.out).exists() or not any(Path(cfg.out).iterdir())
+
+
+def test_rate_ce_names_a_float_or_misshaped_target() -> None:
+    from snnkit.training import rate_cross_entropy
+
+    logits = torch.randn(5, 4, 3)
+    with pytest.raises(TypeError, match="target must be an integer tensor"):
+        rate_cross_entropy(logits, torch.zeros(4))
+    with pytest.raises(ValueError, match=r"target must have shape \[B\] = \[4\]"):
+        rate_cross_entropy(logits, torch.zeros(4, 3, dtype=torch.long))

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 
 from ...surrogate import Sigmoid, Surrogate
-from ...validation import FLOAT_DTYPES, check_real, check_tau, check_tensor
+from ...validation import FLOAT_DTYPES, check_bool, check_real, check_tau, check_tensor
 from . import launch
 from .cpu import state_dtype
 from .function import CHECKS, LIFConfig, LIFMultistep
@@ -124,6 +124,8 @@ def lif_multistep(
     tau_t = tau_checked if isinstance(tau_checked, torch.Tensor) else None
     inv_tau = 0.0 if tau_t is not None else 1.0 / tau_checked
     v_threshold = check_real("v_threshold", v_threshold, allow_none=True)
+    for flag, value in (("decay_input", decay_input), ("detach_reset", detach_reset), ("store_v_seq", store_v_seq)):
+        check_bool(flag, value)
     v_reset = check_real("v_reset", v_reset, allow_none=True)
     if not spiking and store_v_seq:
         raise ValueError("store_v_seq is for spiking neurons: with v_threshold=None the first output already is the "
