@@ -389,7 +389,7 @@ class Trainer:
             data.test,
             epochs=cfg.epochs,
             method=cfg.method,
-            method_args=getattr(cfg, "method_args", None) or {},
+            method_args=cfg.method_args,
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
             scheduler=cfg.scheduler,
