@@ -2,5 +2,7 @@
 
 from .base import STEP_MODES, StatefulNeuron, reset
 from .lif import LIF, ParametricLIF
+from .online import check_stepwise, online
+from .presets import SLTT_LIF
 
-__all__ = ["LIF", "ParametricLIF", "StatefulNeuron", "reset", "STEP_MODES"]
+__all__ = ["LIF", "ParametricLIF", "StatefulNeuron", "reset", "STEP_MODES", "online", "check_stepwise", "SLTT_LIF"]

@@ -35,8 +35,14 @@ class StatefulNeuron(nn.Module):
     ``step_mode="m"``: ``forward(x [T, ...])`` runs the whole sequence in one fused op and, unless ``carry_state``
     is set (streaming), starts from rest. ``step_mode="s"``: ``forward(x [...])`` advances one step and keeps ``v``.
     With ``carry_state`` a state whose graph was consumed by a backward continues detached (see the module
-    docstring).
+    docstring). With ``detach_state`` (set by :func:`snnkit.neurons.online` for SLTT) every call starts from the
+    carried state detached: no gradient flows from one call into the previous one.
+
+    ``spiking`` is False for stateful modules that emit a potential rather than spikes (the leaky-integrator
+    readout); spike counts and raster plots skip them.
     """
+
+    spiking: bool = True
 
     def __init__(self, step_mode: str = "m", carry_state: bool = False) -> None:
         super().__init__()
@@ -44,6 +50,7 @@ class StatefulNeuron(nn.Module):
             raise ValueError(f"step_mode must be 's' (single step) or 'm' (multi step), got {step_mode!r}")
         self.step_mode = step_mode
         self.carry_state = bool(carry_state)
+        self.detach_state = False
         self.v: Optional[torch.Tensor] = None
         self._graph_consumed = False
         self._warned = False
@@ -69,6 +76,8 @@ class StatefulNeuron(nn.Module):
             why = f"it is on {v.device} but the input is on {like.device}"
         elif v.dtype != state_dtype(like.dtype):
             why = f"its dtype {v.dtype} is not the state dtype {state_dtype(like.dtype)} of a {like.dtype} input"
+        elif self.detach_state:
+            return v.detach()
         elif v.requires_grad and self._graph_consumed:
             if self.carry_state:  # truncated BPTT: continue from the state, without its spent graph
                 return v.detach()

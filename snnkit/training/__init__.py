@@ -3,7 +3,7 @@
 Entry points:
 - :func:`fit`: train a model instance on a Dataset, DataLoader or any iterable of ``(x [T, B, ...], y)`` batches,
   with pluggable optimisers (parameter groups, several optimisers, each with its own scheduler), training
-  method (:data:`METHODS`: BPTT, ...), loss (:data:`LOSSES`), metrics (:data:`METRICS`) and :class:`Callback` hooks.
+  method (:data:`METHODS`: BPTT, SLTT, SLTT-K, ...), loss (:data:`LOSSES`), metrics (:data:`METRICS`) and :class:`Callback` hooks.
 - :func:`train` (a new run of a registered model from a :class:`TrainConfig`, what ``snnkit train`` calls) and
   :func:`resume` (continue such a run directory exactly): thin users of the same :class:`Trainer`.
 
@@ -31,6 +31,7 @@ from .methods import BPTT, METHODS, StepContext, StepOutput, TrainingMethod, get
 from .metrics import METRICS, Accuracy, EpochSums, Metric, SpikeCounter, get_metrics, read_jsonl
 from .runs import create_run_dir, resume, train
 from .sampler import ResumableSampler
+from .sltt import SLTT, SLTTK
 
 __all__ = [
     "fit",
@@ -49,6 +50,8 @@ __all__ = [
     "load_checkpoint",
     "TrainingMethod",
     "BPTT",
+    "SLTT",
+    "SLTTK",
     "METHODS",
     "get_method",
     "StepContext",

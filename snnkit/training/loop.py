@@ -302,6 +302,7 @@ class Trainer:
         self.loss_fn = get_loss(loss)
         self.metrics = get_metrics(metrics)
         self.method = get_method(method, method_args)
+        self.method.check_model(model)  # e.g. SLTT: the model must run one time step per call
         self.callbacks = as_callbacks(callbacks)
         _check_optimizer_arg(optimizer)
 

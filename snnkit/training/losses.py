@@ -34,7 +34,8 @@ def rate_cross_entropy(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Averaging logits before the softmax (rather than averaging per-step losses) is the usual BPTT objective for
     rate-coded SNN classifiers; it lets early steps be uncertain as long as the sequence as a whole decides.
-    Computed in float32 so a bf16 autocast forward does not degrade the loss.
+    Computed in float32 for half-precision logits, so a bf16 autocast forward does not degrade the loss (float64
+    stays float64).
 
     ``target``: class indices ``[B]`` (an integer tensor). Its shape and dtype are checked here (no host read), so a
     float or one-hot target gets a message naming it rather than an error from inside ``cross_entropy``.
@@ -47,7 +48,9 @@ def rate_cross_entropy(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if target.shape != logits.shape[:1]:
         raise ValueError(f"rate-ce: target must have shape [B] = [{logits.shape[0]}] (class indices), got "
                          f"{list(target.shape)}; logits are {list(out.shape)}")
-    return F.cross_entropy(logits.float(), target)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return F.cross_entropy(logits, target)
 
 
 def predict(out: torch.Tensor) -> torch.Tensor:

@@ -85,6 +85,9 @@ class TrainingMethod(abc.ABC):
     def train_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> StepOutput:
         """Forward, loss, backward and optimiser step(s) for one batch."""
 
+    def check_model(self, model: nn.Module) -> None:
+        """Raise ValueError if this method cannot train ``model`` (called once, before anything is written)."""
+
 
 #: The table of training methods: ``METHODS.build(name, **method_args) -> TrainingMethod``.
 METHODS: Registry[Callable[..., TrainingMethod]] = Registry("training method")

@@ -34,10 +34,11 @@ __all__ = [
 
 
 def is_neuron(module: nn.Module) -> bool:
-    """True for snnkit spiking neurons (:class:`snnkit.neurons.StatefulNeuron` subclasses: LIF, ParametricLIF...)."""
+    """True for snnkit spiking neurons (:class:`snnkit.neurons.StatefulNeuron` subclasses that emit spikes: LIF,
+    ParametricLIF...; not the non-spiking leaky-integrator readout)."""
     from snnkit.neurons import StatefulNeuron
 
-    return isinstance(module, StatefulNeuron)
+    return isinstance(module, StatefulNeuron) and module.spiking
 
 
 def neuron_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -144,7 +144,7 @@ def test_every_hidden_layer_of_a_registry_model_emits_binary_spikes(name, in_sha
     m = models.build(name, in_shape, 5, **kwargs)
     outputs = []
     for mod in m.modules():
-        if isinstance(mod, StatefulNeuron):
+        if isinstance(mod, StatefulNeuron) and mod.spiking:
             mod.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach()))
     m(torch.randn(x_shape) + 1.0)
     assert len(outputs) == expected_neurons
