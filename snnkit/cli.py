@@ -96,6 +96,16 @@ def _key_value_type(f: Field):
     return parse
 
 
+def _sltt_k_type(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {k}")
+    return k
+
+
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     """One flag per :class:`~snnkit.training.TrainConfig` field, from the field's type and metadata."""
     from snnkit.training.config import TrainConfig, field_type
@@ -119,6 +129,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
             if default is not None:
                 text += f" (default {default})"
         p.add_argument(_flag(f), help=text.replace("%", "%%"), **kw)
+    p.add_argument(
+        "--sltt-k", dest="_sltt_k", metavar="K", default=None, type=_sltt_k_type,
+        help="shorthand for --method sltt-k --method-arg k=K (SLTT-K: backward at K random steps per batch)",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run in RUN_DIR from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--list-models", action="store_true", help="print the model names and exit")
@@ -133,6 +147,10 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, f.name, None)
         if value is not None:
             given[f.name] = dict(value) if isinstance(value, list) else value
+    k = getattr(args, "_sltt_k", None)
+    if k is not None:  # --sltt-k K: the method (unless typed) and its k
+        given.setdefault("method", "sltt-k")
+        given["method_args"] = {**given.get("method_args", {}), "k": k}
     return given
 
 

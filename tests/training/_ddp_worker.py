@@ -3,7 +3,8 @@
 In one process group (created here, so snnkit joins it rather than creating its own) each rank runs:
 1. an uninterrupted 2-epoch run ``full``;
 2. the same run ``killed``, crashed by an exception on every rank after batch 7 (epoch 2, between checkpoints);
-3. ``resume`` of ``killed``.
+3. ``resume`` of ``killed``;
+4. a one-epoch SLTT run ``sltt`` (per-step backward passes, one gradient all-reduce per batch).
 Each rank saves the weights it ends with to ``<out>/<run>/rank<r>.pt`` for the test to compare.
 """
 
@@ -45,4 +46,9 @@ except Crash:
 assert dist.is_initialized(), "snnkit must not destroy a process group it did not create"
 resumed = resume(out / "killed", data=tiny_bundle(), progress=False)
 torch.save(resumed.model.state_dict(), out / "killed" / f"rank{rank}.pt")
+# SLTT: one backward per step, gradients all-reduced once per batch (no_sync on the others).
+sltt_cfg = config("sltt")
+sltt_cfg.method, sltt_cfg.epochs = "sltt", 1
+sltt = train(sltt_cfg, data=tiny_bundle(), progress=False)
+torch.save(sltt.model.state_dict(), out / "sltt" / f"rank{rank}.pt")
 dist.destroy_process_group()

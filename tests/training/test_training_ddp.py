@@ -65,3 +65,8 @@ def test_two_process_gloo_ranks_identical_and_resume_exact(tmp_path: Path) -> No
     assert_equal_states(k0, k1)
     assert_equal_states(k0, r0)
     assert read_jsonl(tmp_path / "killed" / "metrics.jsonl")[-1]["test_acc"] == records[-1]["test_acc"]
+
+    # SLTT under DDP: ranks still agree (the gradients were all-reduced), and the weights moved from the start.
+    s0, s1 = load_ranks(tmp_path / "sltt")
+    assert_equal_states(s0, s1)
+    assert read_jsonl(tmp_path / "sltt" / "metrics.jsonl")[-1]["samples"] == 60

@@ -228,3 +228,16 @@ def test_online_mode_restores_the_neurons() -> None:
         assert net.lif.v is not None and net.lif.detach_state
     assert (net.lif.step_mode, net.lif.carry_state, net.lif.detach_state) == lif_before
     assert net.lif.v is None and net.readout.v is None
+
+
+def test_cli_selects_sltt_and_sltt_k() -> None:
+    from snnkit import cli
+
+    cfg = cli.train_config(["--method", "sltt"])
+    assert (cfg.method, cfg.method_args) == ("sltt", {})
+    cfg = cli.train_config(["--sltt-k", "2", "--time-steps", "16"])
+    assert (cfg.method, cfg.method_args, cfg.time_steps) == ("sltt-k", {"k": 2}, 16)
+    cfg = cli.train_config(["--method", "sltt-k", "--method-arg", "k=3"])
+    assert cfg.method_args == {"k": 3}
+    with pytest.raises(SystemExit):
+        cli.train_config(["--sltt-k", "0"])
