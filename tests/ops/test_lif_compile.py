@@ -39,3 +39,30 @@ def test_compiled_module():
     eager = model(x)
     compiled = torch.compile(model, backend="aot_eager")(x)
     assert torch.equal(eager, compiled)
+
+
+def test_fused_cpu_path_inside_a_fullgraph_compiled_model(monkeypatch):
+    """The custom op's CPU branch calls the fused path's own compiled chunks at run time, inside the model's graph."""
+    from snnkit.ops.lif import fused_cpu
+
+    if not fused_cpu.available():
+        pytest.skip("no working C++ compiler for torch.compile")
+    calls = []
+    for name in ("lif_forward_fused", "lif_backward_fused"):
+        real = getattr(fused_cpu, name)
+        monkeypatch.setattr(fused_cpu, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(fused_cpu.CHUNK + 1, 3, 37, generator=g)
+    w = torch.randn(fused_cpu.CHUNK + 1, 3, 37, generator=g)
+    results = []
+    for backend, compiler in (("torch", None), ("fused", None), ("fused", "inductor")):
+        fn = _net_loss if compiler is None else torch.compile(_net_loss, backend=compiler, fullgraph=True)
+        xr = x.clone().requires_grad_()
+        loss = fn(xr, None, 1.7, w, backend=backend)
+        loss.backward()
+        results.append((loss.detach(), xr.grad))
+    assert calls == ["lif_forward_fused", "lif_backward_fused"] * 2  # eager and compiled
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)

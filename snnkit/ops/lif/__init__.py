@@ -5,6 +5,8 @@ Everything about the op is in this folder (the layout every snnkit op follows, a
 
 - ``naive.py``: the readable oracle, step by step with autograd doing the backward (tests compare against it);
 - ``cpu.py``: the CPU path, fused loops without an autograd graph (equations, saved tensors, precision);
+- ``fused_cpu.py``: the same math in chunks of time steps compiled by ``torch.compile`` (one loop over neurons per
+  chunk), used on CPU where it pays;
 - ``launch.py``: the Triton launchers of the kernels in ``triton_kernels/lif.py`` (installed as ``snnkit.kernels``);
 - ``function.py``: :class:`LIFConfig`, the ``torch.library`` custom ops with fakes, the checks and the
   ``autograd.Function``;
@@ -22,11 +24,13 @@ from ...validation import FLOAT_DTYPES, check_bool, check_real, check_tau, check
 from . import launch
 from .cpu import state_dtype
 from .function import CHECKS, LIFConfig, LIFMultistep
+from .fused_cpu import warm_up_fused
 from .naive import lif_multistep_naive
 
-__all__ = ["lif_multistep", "lif_multistep_naive", "state_dtype", "LIFConfig", "BACKENDS", "STORAGES", "CHECKS"]
+__all__ = ["lif_multistep", "lif_multistep_naive", "state_dtype", "LIFConfig", "BACKENDS", "STORAGES", "CHECKS",
+           "warm_up_fused"]
 
-BACKENDS = ("auto", "triton", "torch")
+BACKENDS = ("auto", "triton", "torch", "fused")
 STORAGES = ("exact", "compact")
 
 
@@ -37,11 +41,24 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+def _cpu_path(backend: str) -> str:
+    """The custom ops' ``cpu_path`` for ``backend`` (see ``function.CPU_PATHS``)."""
+    return {"torch": "loop", "fused": "fused"}.get(backend, "auto")
+
+
 def _resolve_backend(backend: str, x: torch.Tensor) -> bool:
     """True when the Triton kernels run this call."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "torch":
+        return False
+    if backend == "fused":
+        if x.device.type != "cpu":
+            raise ValueError(f"backend='fused' is the CPU path compiled by torch.compile; x is on {x.device} (use "
+                             "backend='auto' or 'triton' for CUDA tensors)")
+        if x.dtype == torch.float64:
+            raise ValueError("backend='fused' supports float16, bfloat16 and float32 inputs; use backend='torch' "
+                             "for float64")
         return False
     if backend == "auto":
         return x.is_cuda and x.dtype != torch.float64
@@ -99,7 +116,10 @@ def lif_multistep(
         surrogate: a :class:`snnkit.surrogate.Surrogate` (unused in non-spiking mode).
         store_v_seq: return the potential after reset at every step ``[T, ...]`` instead of only the last one
             (spiking mode; the non-spiking mode already returns every step's potential as its first output).
-        backend: "auto" (Triton for CUDA tensors, the CPU loop otherwise), "triton" or "torch".
+        backend: "auto" (Triton for CUDA tensors; on CPU the fused path of ``fused_cpu.py`` from 2^20 neuron-steps
+            ``T * x[0].numel()`` on where a C++ compiler works, else the CPU loop), "triton", "torch" (always the
+            plain CPU loop) or "fused" (CPU tensors: always the fused path, compiled on first use; the loop if no
+            C++ compiler works, with one warning). See ``docs/lif.md``, "Dispatch".
         storage: what the forward keeps for the backward: "exact" (fp32 ``h``, 4 bytes per neuron-step) or
             "compact" (fp16 ``h - v_threshold``, 2 bytes; spikes exact, ``h`` to 2^-11 relative; see
             ``snnkit/ops/lif/cpu.py``). SpikingJelly 2.0 keeps 4 bytes plus the spike. The non-spiking mode saves
@@ -153,5 +173,6 @@ def lif_multistep(
         compact=spiking and storage == "compact" and not tau_grad,
         # The non-spiking mode is linear in x and v0: only a learnable tau needs the potentials back.
         save=grad_needed and (spiking or tau_grad), tau_grad=tau_grad, use_triton=use_triton, check=check,
+        cpu_path=_cpu_path(backend),
     )
     return LIFMultistep.apply(x, v0, tau_t, cfg)

@@ -1,8 +1,8 @@
 """The LIF op's dispatch: its settings (:class:`LIFConfig`), the ``torch.library`` custom ops with their fakes, the
 finiteness checks, and the ``torch.autograd.Function`` that makes the whole sequence one autograd node.
 
-One ``torch.autograd.Function`` covers all T steps: the forward is one scan (the Triton kernel on CUDA, the CPU
-loop of ``cpu.py`` elsewhere) and the backward one reverse scan, so autograd records one node per layer instead of
+One ``torch.autograd.Function`` covers all T steps: the forward is one scan (the Triton kernel on CUDA; on CPU the
+fused chunks of ``fused_cpu.py`` or the loop of ``cpu.py``, see :func:`_fused`) and the backward one reverse scan, so autograd records one node per layer instead of
 ~10 per time step. Both scans are registered as ``torch.library`` custom ops with fake (meta) implementations, so
 ``torch.compile`` traces through the op without graph breaks (SpikingJelly 2.0's approach).
 
@@ -21,12 +21,15 @@ from typing import Optional
 import torch
 
 from ...validation import check_finite
-from . import cpu
+from . import cpu, fused_cpu
 from .launch import triton_backward, triton_forward
 
-__all__ = ["LIFConfig", "LIFMultistep", "CHECKS"]
+__all__ = ["LIFConfig", "LIFMultistep", "CHECKS", "CPU_PATHS"]
 
 CHECKS = ("auto", "sync", "async", "off")
+#: How the custom ops run when the Triton kernels do not: "auto" (the fused chunks where they pay, see
+#: :func:`snnkit.ops.lif.fused_cpu.pays`), "fused" (whenever the fused path can run), "loop" (always ``cpu.py``).
+CPU_PATHS = ("auto", "fused", "loop")
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ class LIFConfig:
         compact: save float16 ``h - v_threshold`` instead of float32 ``h`` (spiking mode only).
         save: the forward keeps what the backward needs.
         tau_grad: tau is a tensor that requires a gradient.
-        use_triton: run the Triton kernels (else the CPU loops, on whatever device).
+        use_triton: run the Triton kernels (else the CPU paths, on whatever device).
         check: "sync", "async" or "off" (resolved from "auto").
+        cpu_path: when the Triton kernels do not run: "auto", "fused" or "loop" (see :data:`CPU_PATHS`).
     """
 
     inv_tau: float
@@ -59,6 +63,7 @@ class LIFConfig:
     tau_grad: bool
     use_triton: bool
     check: str
+    cpu_path: str = "auto"
 
 
 def _v_last_dtype(x: torch.Tensor, v0: Optional[torch.Tensor]) -> torch.dtype:
@@ -93,6 +98,16 @@ def _check_inputs(x: torch.Tensor, v0: Optional[torch.Tensor], bad: Optional[tor
         _raise_or_assert(torch.isfinite(v0).all(), "v0", check)
 
 
+def _fused(cpu_path: str, shape, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether the CPU branch of the custom ops runs ``fused_cpu.py`` for an input ``x`` of this shape, dtype and
+    device (decided at run time, on the real tensors: under ``torch.compile`` the op's fake never gets here)."""
+    if cpu_path == "loop":
+        return False
+    if cpu_path == "fused":
+        return fused_cpu.supports(shape, dtype, device) and fused_cpu.available()
+    return fused_cpu.pays(shape, dtype, device)
+
+
 def _k(tau_t: Optional[torch.Tensor], inv_tau: float, dtype: torch.dtype):
     return (1 / tau_t.to(cpu.state_dtype(dtype))) if tau_t is not None else inv_tau
 
@@ -101,7 +116,7 @@ def _k(tau_t: Optional[torch.Tensor], inv_tau: float, dtype: torch.dtype):
 def _lif_forward_op(
     x: torch.Tensor, v0: Optional[torch.Tensor], tau_t: Optional[torch.Tensor], inv_tau: float,
     v_threshold: Optional[float], v_reset: Optional[float], decay_input: bool, store_v_seq: bool,
-    compact: bool, save: bool, use_triton: bool, check: str,
+    compact: bool, save: bool, use_triton: bool, check: str, cpu_path: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x, v0, tau_t = x.contiguous(), _contig(v0), _contig(tau_t)
     if use_triton:
@@ -110,13 +125,20 @@ def _lif_forward_op(
         _check_inputs(x, v0, bad, check)
         return out, v_out, saved
     _check_inputs(x, v0, None, check)
-    out, v_out, saved = cpu.lif_forward_cpu(x, v0, _k(tau_t, inv_tau, x.dtype), v_threshold, v_reset, decay_input,
-                                            store_v_seq, compact, save)
+    args = (x, v0, _k(tau_t, inv_tau, x.dtype), v_threshold, v_reset, decay_input, store_v_seq, compact, save)
+    result = None
+    if _fused(cpu_path, x.shape, x.dtype, x.device):
+        try:
+            result = fused_cpu.lif_forward_fused(*args)
+        except fused_cpu.FusedUnavailable:  # its compile failed (warned once): the loop below
+            pass
+    out, v_out, saved = result if result is not None else cpu.lif_forward_cpu(*args)
     return out, v_out.to(_v_last_dtype(x, v0)).contiguous(), saved
 
 
 @_lif_forward_op.register_fake
-def _(x, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input, store_v_seq, compact, save, use_triton, check):
+def _(x, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input, store_v_seq, compact, save, use_triton, check,
+      cpu_path="auto"):
     compact = compact and v_threshold is not None
     saved_dtype = torch.float16 if compact else cpu.state_dtype(x.dtype)
     return (
@@ -139,7 +161,7 @@ def _lif_backward_op(
     tau_t: Optional[torch.Tensor], inv_tau: float, v_threshold: Optional[float], v_reset: Optional[float],
     decay_input: bool, detach_reset: bool, surrogate_id: int, alpha: float, store_v_seq: bool, compact: bool,
     tau_grad: bool, x_dtype: torch.dtype, shape: list[int], use_triton: bool, uniform_out: bool, uniform_v: bool,
-    v0_grad: bool,
+    v0_grad: bool, cpu_path: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # uniform_out / uniform_v: that gradient arrives as its single broadcast value (see _uniform).
     grad_out, grad_v, v0, tau_t = _contig(grad_out), _contig(grad_v), _contig(v0), _contig(tau_t)
@@ -147,6 +169,16 @@ def _lif_backward_op(
         return triton_backward(grad_out, grad_v, saved, v0, inv_tau, tau_t, v_threshold, v_reset, decay_input,
                                detach_reset, surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype,
                                tuple(shape), uniform_out, uniform_v, v0_grad)
+    if _fused(cpu_path, shape, x_dtype, saved.device):
+        try:
+            grad_x, grad_v0, grad_k = fused_cpu.lif_backward_fused(
+                grad_out, grad_v, saved, v0, _k(tau_t, inv_tau, x_dtype), v_threshold, v_reset, decay_input,
+                detach_reset, surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype, tuple(shape),
+                uniform_out, uniform_v,
+            )
+            return grad_x, (grad_v0 if v0_grad else grad_v0.new_empty(0)), grad_k
+        except fused_cpu.FusedUnavailable:  # its compile failed (warned once): the loop below
+            pass
     if uniform_out:
         grad_out = grad_out.expand(shape)  # a view: the CPU loop reads it step by step, nothing is materialised
     if uniform_v:
@@ -160,7 +192,8 @@ def _lif_backward_op(
 
 @_lif_backward_op.register_fake
 def _(grad_out, grad_v, saved, v0, tau_t, inv_tau, v_threshold, v_reset, decay_input, detach_reset, surrogate_id,
-      alpha, store_v_seq, compact, tau_grad, x_dtype, shape, use_triton, uniform_out, uniform_v, v0_grad):
+      alpha, store_v_seq, compact, tau_grad, x_dtype, shape, use_triton, uniform_out, uniform_v, v0_grad,
+      cpu_path="auto"):
     sdt = cpu.state_dtype(x_dtype)
     return (saved.new_empty(shape, dtype=x_dtype), saved.new_empty(shape[1:] if v0_grad else (0,), dtype=sdt),
             saved.new_empty((), dtype=sdt))
@@ -174,7 +207,7 @@ class LIFMultistep(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         out, v_out, saved = torch.ops.snnkit.lif_forward(
             x, v0, tau_t, cfg.inv_tau, cfg.v_threshold, cfg.v_reset, cfg.decay_input, cfg.store_v_seq, cfg.compact,
-            cfg.save, cfg.use_triton, cfg.check,
+            cfg.save, cfg.use_triton, cfg.check, cfg.cpu_path,
         )
         ctx.cfg = cfg
         ctx.x_dtype = x.dtype
@@ -194,7 +227,7 @@ class LIFMultistep(torch.autograd.Function):
         grad_x, grad_v0, grad_k = torch.ops.snnkit.lif_backward(
             grad_out, grad_v, saved, v0, tau_t, cfg.inv_tau, cfg.v_threshold, cfg.v_reset, cfg.decay_input,
             cfg.detach_reset, cfg.surrogate_id, cfg.alpha, cfg.store_v_seq, cfg.compact, ctx.needs_input_grad[2],
-            ctx.x_dtype, ctx.shape, cfg.use_triton, uniform_out, uniform_v, ctx.needs_input_grad[1],
+            ctx.x_dtype, ctx.shape, cfg.use_triton, uniform_out, uniform_v, ctx.needs_input_grad[1], cfg.cpu_path,
         )
         gv0 = grad_v0.to(ctx.v0_dtype) if ctx.needs_input_grad[1] else None
         gtau = None
