@@ -174,13 +174,18 @@ def test_fused_rejects_what_it_cannot_run():
     assert torch.equal(ops.lif_multistep(x, backend="fused")[0], ops.lif_multistep(x, backend="torch")[0])
 
 
-@pytest.mark.skipif(os.environ.get("SNNKIT_EXHAUSTIVE") != "1", reason="compiles about 200 graphs; "
-                    "SNNKIT_EXHAUSTIVE=1 runs it")
-@pytest.mark.parametrize("cfg", list(grid(
+# The whole kernel-test grid compiles about 200 graphs (a quarter of an hour on 2 cores): collected only when
+# SNNKIT_EXHAUSTIVE=1, so the default run lists no skipped placeholders; the every-flag sweep above runs always.
+_EXHAUSTIVE = list(grid(
     v_reset=RESETS, decay_input=[True, False], detach_reset=[False, True], surrogate=SURROGATES,
     store_v_seq=[False, True], storage=["exact", "compact"],
-)), ids=str)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-def test_fused_matches_loop_exhaustive(cfg, dtype, small_chunk):
-    _compare(cfg, dtype=dtype, shape=(5, 3, 37), seed=3)
-    _compare(cfg, dtype=dtype, learn_tau=True, with_v0=False, shape=(5, 3, 37), seed=4)
+)) if os.environ.get("SNNKIT_EXHAUSTIVE") == "1" else []
+
+
+if _EXHAUSTIVE:
+
+    @pytest.mark.parametrize("cfg", _EXHAUSTIVE, ids=str)
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+    def test_fused_matches_loop_exhaustive(cfg, dtype, small_chunk):
+        _compare(cfg, dtype=dtype, shape=(5, 3, 37), seed=3)
+        _compare(cfg, dtype=dtype, learn_tau=True, with_v0=False, shape=(5, 3, 37), seed=4)
