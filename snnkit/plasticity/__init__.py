@@ -1,3 +1,24 @@
-"""snnkit.plasticity: local learning rules (STDP traces, astrocyte modulation, Tempotron)."""
+"""snnkit.plasticity: local learning rules (STDP traces, astrocyte modulation, Tempotron).
 
-__all__: list[str] = []
+- :class:`STDP` / :func:`stdp_delta`: trace-based pair STDP for the weight ``[out, in]`` of an ``nn.Linear`` from
+  time-first spikes (Bi & Poo 1998; Song, Miller & Abbott 2000), with amplitudes that a modulator may set per step
+  and a mirrored rule for inhibitory synapses (NALSM, Ivanov & Michmizos 2021).
+- :class:`Tempotron`: the Tempotron rule for a binary spike-pattern classifier (Guetig & Sompolinsky 2006).
+"""
+
+from .stdp import PAIRINGS, STDP, TRACE_UPDATES, STDPTraces, stdp_delta, stdp_traces
+from .tempotron import Tempotron, psp_kernel, psp_norm, psp_peak_time, tempotron_psp
+
+__all__ = [
+    "PAIRINGS",
+    "STDP",
+    "TRACE_UPDATES",
+    "STDPTraces",
+    "Tempotron",
+    "psp_kernel",
+    "psp_norm",
+    "psp_peak_time",
+    "stdp_delta",
+    "stdp_traces",
+    "tempotron_psp",
+]
