@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Optional
 
 import numpy as np
 import torch
 
 from snnkit.validation import check_bool, check_positive_int, check_real, check_tensor
 
-__all__ = ["poisson", "latency", "lempel_ziv_complexity", "LZCClassifier"]
+__all__ = ["LZCClassifier", "latency", "lempel_ziv_complexity", "poisson"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -28,7 +27,7 @@ __all__ = ["poisson", "latency", "lempel_ziv_complexity", "LZCClassifier"]
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _check_generator(generator, device: torch.device) -> Optional[torch.Generator]:
+def _check_generator(generator, device: torch.device) -> torch.Generator | None:
     if generator is None:
         return None
     if not isinstance(generator, torch.Generator):
@@ -58,7 +57,7 @@ def poisson(
     x: torch.Tensor,
     time_steps: int,
     max_rate: float = 1.0,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Poisson (Bernoulli-per-step) rate coding: ``[T, *x.shape]`` binary spikes of ``x``'s dtype and device.
 
@@ -376,7 +375,7 @@ class LZCClassifier:
         if self.C <= 0:
             raise ValueError(f"C must be > 0, got {self.C}")
         self.max_iter = check_positive_int("max_iter", max_iter)
-        self.classes_: Optional[torch.Tensor] = None
+        self.classes_: torch.Tensor | None = None
 
     # -- features -------------------------------------------------------------------------------------------------
     @staticmethod
@@ -403,7 +402,7 @@ class LZCClassifier:
         return (f - self.mean_) / self.scale_
 
     # -- estimator API --------------------------------------------------------------------------------------------
-    def fit(self, spikes: torch.Tensor, y) -> "LZCClassifier":
+    def fit(self, spikes: torch.Tensor, y) -> LZCClassifier:
         """Fit on ``spikes`` ``[T, B, N]`` (binary) and integer labels ``y`` ``[B]``; returns ``self``."""
         s = self._flatten(spikes)
         labels = _check_labels(y, s.shape[1])

@@ -176,21 +176,21 @@ def test_poisson_reproducible_with_generator():
 @pytest.mark.parametrize(
     "kwargs, err, match",
     [
-        (dict(x=torch.tensor([0.5, 1.2])), ValueError, r"x \* max_rate"),
-        (dict(x=torch.tensor([-0.1, 0.5])), ValueError, r"x \* max_rate"),
-        (dict(x=torch.tensor([0.6]), max_rate=2.0), ValueError, r"x \* max_rate"),
-        (dict(x=torch.tensor([0.5, float("nan")])), ValueError, "NaN"),
-        (dict(x=torch.tensor([1, 0])), TypeError, "x must be a floating"),
-        (dict(x=[0.5]), TypeError, "x must be a torch.Tensor"),
-        (dict(time_steps=0), ValueError, "time_steps"),
-        (dict(time_steps=2.0), TypeError, "time_steps"),
-        (dict(max_rate=-0.1), ValueError, "max_rate"),
-        (dict(max_rate=float("nan")), ValueError, "max_rate"),
-        (dict(generator=7), TypeError, "generator"),
+        ({"x": torch.tensor([0.5, 1.2])}, ValueError, r"x \* max_rate"),
+        ({"x": torch.tensor([-0.1, 0.5])}, ValueError, r"x \* max_rate"),
+        ({"x": torch.tensor([0.6]), "max_rate": 2.0}, ValueError, r"x \* max_rate"),
+        ({"x": torch.tensor([0.5, float("nan")])}, ValueError, "NaN"),
+        ({"x": torch.tensor([1, 0])}, TypeError, "x must be a floating"),
+        ({"x": [0.5]}, TypeError, "x must be a torch.Tensor"),
+        ({"time_steps": 0}, ValueError, "time_steps"),
+        ({"time_steps": 2.0}, TypeError, "time_steps"),
+        ({"max_rate": -0.1}, ValueError, "max_rate"),
+        ({"max_rate": float("nan")}, ValueError, "max_rate"),
+        ({"generator": 7}, TypeError, "generator"),
     ],
 )
 def test_poisson_bad_input(kwargs, err, match):
-    args = dict(x=torch.tensor([0.2, 0.4]), time_steps=5)
+    args = {"x": torch.tensor([0.2, 0.4]), "time_steps": 5}
     args.update(kwargs)
     with pytest.raises(err, match=match):
         poisson(**args)
@@ -229,18 +229,18 @@ def test_latency_formulas():
 @pytest.mark.parametrize(
     "kwargs, err, match",
     [
-        (dict(x=torch.tensor([1.5])), ValueError, "x must lie in"),
-        (dict(x=torch.tensor([float("nan")])), ValueError, "NaN"),
-        (dict(x=torch.tensor([1])), TypeError, "x must be a floating"),
-        (dict(time_steps=0), ValueError, "time_steps"),
-        (dict(method="exp"), ValueError, "method"),
-        (dict(tau=0.0), ValueError, "tau"),
-        (dict(threshold=1.0), ValueError, "threshold"),
-        (dict(threshold="0.1"), TypeError, "threshold"),
+        ({"x": torch.tensor([1.5])}, ValueError, "x must lie in"),
+        ({"x": torch.tensor([float("nan")])}, ValueError, "NaN"),
+        ({"x": torch.tensor([1])}, TypeError, "x must be a floating"),
+        ({"time_steps": 0}, ValueError, "time_steps"),
+        ({"method": "exp"}, ValueError, "method"),
+        ({"tau": 0.0}, ValueError, "tau"),
+        ({"threshold": 1.0}, ValueError, "threshold"),
+        ({"threshold": "0.1"}, TypeError, "threshold"),
     ],
 )
 def test_latency_bad_input(kwargs, err, match):
-    args = dict(x=torch.tensor([0.2, 0.4]), time_steps=5)
+    args = {"x": torch.tensor([0.2, 0.4]), "time_steps": 5}
     args.update(kwargs)
     with pytest.raises(err, match=match):
         latency(**args)
