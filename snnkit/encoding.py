@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from snnkit.validation import check_bool, check_positive_int, check_real, check_tensor
+from snnkit.validation import check_bool, check_positive_int, check_real, check_spikes, check_tensor
 
 __all__ = ["LZCClassifier", "latency", "lempel_ziv_complexity", "poisson"]
 
@@ -303,12 +303,7 @@ def lempel_ziv_complexity(spikes: torch.Tensor, normalize: bool = True) -> torch
         raise ValueError(f"spikes has T = {n} time step; the n / log2(n) normalisation needs T >= 2")
     out_dtype = torch.float64 if spikes.dtype == torch.float64 else torch.float32
     rest = spikes.shape[1:]
-    x = spikes.detach().to("cpu")
-    if x.dtype != torch.bool:
-        binary = ((x == 0) | (x == 1)).all()
-        if not bool(binary):
-            bad = x[(x != 0) & (x != 1)].flatten()[0].item()
-            raise ValueError(f"spikes must be binary (0/1 values only), found {bad}")
+    x = check_spikes("spikes", spikes.detach().to("cpu"))
     bits = x.reshape(n, -1).t().to(torch.int64).contiguous()  # [B, n]
     if bits.shape[0] == 0:
         return torch.zeros(rest, dtype=out_dtype, device=spikes.device)

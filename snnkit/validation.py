@@ -23,6 +23,8 @@ __all__ = [
     "check_positive_int",
     "check_tensor",
     "check_finite",
+    "check_spikes",
+    "SPIKE_DTYPES",
     "FLOAT_DTYPES",
 ]
 
@@ -109,6 +111,29 @@ def check_tensor(
         raise ValueError(f"{name} must be {what} with at least {min_dim} dims, got shape {tuple(x.shape)}")
     if time_first and x.shape[0] == 0:
         raise ValueError(f"{name} has T = 0 time steps (shape {tuple(x.shape)}); need T >= 1")
+    return x
+
+
+#: dtypes accepted for spike trains: floating 0/1 tensors, bool, or integer 0/1 tensors.
+SPIKE_DTYPES = FLOAT_DTYPES + (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def check_spikes(name: str, x, *, min_dim: int = 1) -> torch.Tensor:
+    """``x`` is a time-first spike tensor of 0s and 1s (float, integer or bool) with at least ``min_dim`` dims.
+
+    On the CPU the values are checked at once (``ValueError`` naming ``name`` and a bad value); on a GPU the check
+    is queued with ``torch._assert_async`` so it does not synchronise with the host.
+    """
+    check_tensor(name, x, min_dim=min_dim, dtypes=SPIKE_DTYPES, time_first=True)
+    if x.dtype == torch.bool:
+        return x
+    ok = (x == 0) | (x == 1)
+    if x.device.type == "cpu" and not torch.compiler.is_compiling():
+        if not bool(ok.all()):
+            bad = x[~ok].flatten()[0].item()
+            raise ValueError(f"{name} must be binary spikes (0 or 1), found the value {bad}")
+    else:
+        torch._assert_async(ok.all(), f"{name} must be binary spikes (0 or 1)")
     return x
 
 

@@ -6,32 +6,9 @@ from collections.abc import Collection
 
 import torch
 
-from ..validation import FLOAT_DTYPES, check_real, check_tensor
+from ..validation import SPIKE_DTYPES, check_real, check_spikes  # noqa: F401  (re-exported for the rules)
 
 __all__ = ["check_amplitude", "check_option", "check_spikes", "check_time_constant"]
-
-#: dtypes accepted for spike trains: floating 0/1 tensors, bool, or integer 0/1 tensors.
-SPIKE_DTYPES = FLOAT_DTYPES + (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-
-
-def check_spikes(name: str, x, *, min_dim: int) -> torch.Tensor:
-    """``x`` is a time-first spike tensor of 0s and 1s with at least ``min_dim`` dims.
-
-    On the CPU the values are checked at once (``ValueError`` naming ``name``); on a GPU the check is queued with
-    ``torch._assert_async`` so it does not synchronise with the host (see ``snnkit.validation``).
-    """
-    check_tensor(name, x, min_dim=min_dim, dtypes=SPIKE_DTYPES, time_first=True)
-    if x.dtype == torch.bool:
-        return x
-    ok = (x == 0) | (x == 1)
-    if x.device.type == "cpu" and not torch.compiler.is_compiling():
-        if not bool(ok.all()):
-            bad = x[~ok].flatten()[0].item()
-            raise ValueError(f"{name} must be binary spikes (0 or 1), found the value {bad}")
-    else:
-        torch._assert_async(ok.all(), f"{name} must be binary spikes (0 or 1)")
-    return x
-
 
 def check_option(name: str, value, choices: Collection[str]) -> str:
     """``value`` is one of the strings ``choices``."""
