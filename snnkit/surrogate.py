@@ -33,18 +33,22 @@ __all__ = [
     "Sigmoid",
     "Triangle",
     "Rectangle",
+    "PDSG",
     "SurrogateSpec",
     "SURROGATE_TABLE",
     "ATAN_ID",
     "SIGMOID_ID",
     "TRIANGLE_ID",
     "RECTANGLE_ID",
+    "PDSG_ID",
     "surrogate_constants",
     "surrogate_derivative",
+    "pdsg_sigma",
+    "pdsg_spike",
 ]
 
 #: Named surrogate ids, imported by the kernels (``triton_kernels/lif.py``) as constexprs.
-ATAN_ID, SIGMOID_ID, TRIANGLE_ID, RECTANGLE_ID = 0, 1, 2, 3
+ATAN_ID, SIGMOID_ID, TRIANGLE_ID, RECTANGLE_ID, PDSG_ID = 0, 1, 2, 3, 4
 
 
 def _rsub(c: float, a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -72,6 +76,14 @@ def _rectangle(u: torch.Tensor, c1: float, c2: float, sg: torch.Tensor) -> torch
     return sg.copy_(sg < c2).mul_(c1)
 
 
+def _pdsg(u: torch.Tensor, c1, c2: float, sg: torch.Tensor) -> torch.Tensor:  # exp(-(u c1 - 1/2)^2 / 2) c1 c2
+    # c1 = 1 / sigma, a float or a tensor broadcastable to u (the measured per-channel widths), c2 = 1 / sqrt(2 pi):
+    # N(u; sigma / 2, sigma) = exp(-((u - sigma / 2) / sigma)^2 / 2) / (sqrt(2 pi) sigma).
+    torch.mul(u, c1, out=sg).sub_(0.5)
+    sg.mul_(sg).mul_(-0.5).exp_()
+    return sg.mul_(c1).mul_(c2)
+
+
 @dataclass(frozen=True)
 class SurrogateSpec:
     """One row of the surrogate table.
@@ -94,6 +106,9 @@ SURROGATE_TABLE: dict[int, SurrogateSpec] = {
     SIGMOID_ID: SurrogateSpec("Sigmoid", lambda a: (a, a), _sigmoid),
     TRIANGLE_ID: SurrogateSpec("Triangle", lambda a: (a, a * a), _triangle),
     RECTANGLE_ID: SurrogateSpec("Rectangle", lambda a: (a, 0.5 / a), _rectangle),
+    # c1 = alpha = 1 / sigma is only the fallback width; the LIF op replaces it by the measured 1 / sigma per step
+    # and channel (see PDSG and pdsg_sigma).
+    PDSG_ID: SurrogateSpec("PDSG", lambda a: (a, 1.0 / math.sqrt(2.0 * math.pi)), _pdsg),
 }
 
 
@@ -109,12 +124,15 @@ def surrogate_constants(kernel_id: int, alpha: float) -> tuple[float, float]:
     return _spec(kernel_id).constants(alpha)
 
 
-def surrogate_derivative(u: torch.Tensor, kernel_id: int, alpha: float, out: Optional[torch.Tensor] = None
-                         ) -> torch.Tensor:
-    """``sg'(u)`` of surrogate ``kernel_id`` at ``alpha``, in the kernels' operation order (into ``out`` if given)."""
+def surrogate_derivative(u: torch.Tensor, kernel_id: int, alpha: float, out: Optional[torch.Tensor] = None,
+                         c1: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``sg'(u)`` of surrogate ``kernel_id`` at ``alpha``, in the kernels' operation order (into ``out`` if given).
+
+    ``c1``: a tensor broadcastable to ``u`` that replaces the first constant (PDSG's measured ``1 / sigma``).
+    """
     spec = _spec(kernel_id)
-    c1, c2 = spec.constants(alpha)
-    return spec.formula(u, c1, c2, torch.empty_like(u) if out is None else out)
+    c1_default, c2 = spec.constants(alpha)
+    return spec.formula(u, c1_default if c1 is None else c1, c2, torch.empty_like(u) if out is None else out)
 
 
 @dataclass(frozen=True)
@@ -203,6 +221,82 @@ class Rectangle(Surrogate):
 
     alpha: float = 1.0
     kernel_id: ClassVar[int] = RECTANGLE_ID
+
+
+@dataclass(frozen=True)
+class PDSG(Surrogate):
+    """Potential-dependent surrogate gradient (Lun et al., CVPR 2025, "Towards Effective and Sparse Adversarial
+    Attack on Spiking Neural Networks via Breaking Invisible Surrogate Gradients").
+
+    ``sg'(u) = N(u; sigma / 2, sigma) = exp(-(u - sigma / 2)^2 / (2 sigma^2)) / (sqrt(2 pi) sigma)``, a Gaussian
+    shifted right by half its width, whose width ``sigma`` is measured from the membrane potentials instead of being
+    a fixed hyper-parameter: it follows the victim's potential distribution, which an attacker can observe, rather
+    than the victim's training surrogate, which it cannot. Inside the LIF op (:func:`snnkit.ops.lif_multistep`)
+    ``sigma`` is :func:`pdsg_sigma` of the layer's detached potentials ``h`` at every step and channel; ``alpha``
+    (``1 / sigma``) is used only where no potentials are measured, i.e. by :meth:`derivative` and the standalone
+    spike function ``PDSG()(u)``. The default ``alpha = 1`` is the paper's fallback ``sigma = 1``.
+    """
+
+    alpha: float = 1.0
+    kernel_id: ClassVar[int] = PDSG_ID
+
+
+def pdsg_sigma(h: torch.Tensor) -> torch.Tensor:
+    """PDSG's widths: the running standard deviation of the detached potentials ``h [T, B, C, ...]`` -> ``[T, C]``.
+
+    Row ``t`` is the unbiased standard deviation, per channel ``c`` (dim 2: the channel of a convolution's
+    ``[T, B, C, H, W]``, the feature of a linear layer's ``[T, B, N]``), of every potential seen so far in that
+    channel: steps ``0..t``, the whole batch and the spatial positions, as the reference implementation of Lun et
+    al. (ryime/PDSG-SDA) stacks the potentials of steps ``1..t`` and takes ``std`` over all dims but the channel. A
+    ``[T, B]`` input has one channel. A zero standard deviation (a constant channel, e.g. one that received no
+    input yet) is replaced by 1, as in the paper; so is an undefined one (a single potential, where ``std`` with
+    Bessel's correction is NaN in the reference).
+
+    Computed in float64 (per-step two-pass moments merged over steps with Chan et al.'s formula, so a constant
+    channel gives exactly 0 and hence 1); returned in float32 (float64 for float64 ``h``).
+    """
+    if not isinstance(h, torch.Tensor):
+        raise TypeError(f"h must be a torch.Tensor, got {type(h).__name__}")
+    if h.dim() < 2:
+        raise ValueError(f"h must be time-first [T, B, ...], got shape {tuple(h.shape)}")
+    T = h.shape[0]
+    hd = h.detach().to(torch.float64)
+    hd = hd.reshape(T, 1, -1) if hd.dim() == 2 else hd.movedim(2, 1).reshape(T, hd.shape[2], -1)  # [T, C, M]
+    m = hd.shape[-1]
+    step_mean = hd.mean(-1)
+    step_m2 = (hd - step_mean.unsqueeze(-1)).square().sum(-1)
+    sigma = torch.empty_like(step_mean)
+    mean, m2, n = step_mean[0], step_m2[0], m
+    for t in range(T):
+        if t > 0:  # merge step t's moments into those of steps 0..t-1
+            delta = step_mean[t] - mean
+            total = n + m
+            mean = mean + delta * (m / total)
+            m2 = m2 + step_m2[t] + delta.square() * (n * m / total)
+            n = total
+        sigma[t] = (m2 / (n - 1)).sqrt() if n > 1 else torch.zeros_like(m2)
+    sigma = torch.where(sigma > 0, sigma, torch.ones_like(sigma))  # zero (and NaN) -> 1
+    return sigma.to(torch.float64 if h.dtype == torch.float64 else torch.float32)
+
+
+def pdsg_spike(u: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Heaviside ``H(u)`` whose backward is PDSG's derivative with the given widths ``sigma`` (broadcastable to
+    ``u``; measured by :func:`pdsg_sigma` or any other rule). The spike function of the step-by-step LIF oracle and
+    of the SpikingJelly adapter in :mod:`snnkit.attacks`."""
+    return _MeasuredSpike.apply(u, sigma)
+
+
+class _MeasuredSpike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(u, sigma)
+        return (u >= 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        u, sigma = ctx.saved_tensors
+        inv_sigma = (1.0 / sigma).to(u.dtype)
+        return grad * surrogate_derivative(u, PDSG_ID, 1.0, c1=inv_sigma), None
 
 
 class _SurrogateSpike(torch.autograd.Function):

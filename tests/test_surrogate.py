@@ -13,6 +13,8 @@ CLOSED_FORMS = {
     surrogate.Sigmoid: lambda u, a: a * torch.sigmoid(a * u) * (1 - torch.sigmoid(a * u)),
     surrogate.Triangle: lambda u, a: torch.clamp(a - a * a * u.abs(), min=0),
     surrogate.Rectangle: lambda u, a: (u.abs() < 0.5 / a).double() * a,
+    # PDSG without measured potentials: the Gaussian N(u; sigma / 2, sigma) at its fallback width sigma = 1 / alpha.
+    surrogate.PDSG: lambda u, a: torch.exp(-((u - 0.5 / a) ** 2) / (2 / a**2)) / (math.sqrt(2 * math.pi) / a),
 }
 
 
@@ -40,6 +42,7 @@ def test_every_class_has_a_table_entry_and_kernels_use_the_same_ids():
     assert kernels.SG_SIGMOID.value == surrogate.SIGMOID_ID
     assert kernels.SG_TRIANGLE.value == surrogate.TRIANGLE_ID
     assert kernels.SG_RECTANGLE.value == surrogate.RECTANGLE_ID
+    assert kernels.SG_PDSG.value == surrogate.PDSG_ID
 
 
 def test_unknown_id():

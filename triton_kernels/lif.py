@@ -19,7 +19,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from snnkit.surrogate import ATAN_ID, RECTANGLE_ID, SIGMOID_ID, TRIANGLE_ID
+from snnkit.surrogate import ATAN_ID, PDSG_ID, RECTANGLE_ID, SIGMOID_ID, TRIANGLE_ID
 
 # Globals read inside @triton.jit must be tl.constexpr instances (a compiled kernel rejects plain globals; the
 # interpreter does not, which is why tests/ops/test_lif_kernel_compile.py compiles every variant for real GPUs).
@@ -31,6 +31,7 @@ SG_ATAN = tl.constexpr(ATAN_ID)
 SG_SIGMOID = tl.constexpr(SIGMOID_ID)
 SG_TRIANGLE = tl.constexpr(TRIANGLE_ID)
 SG_RECTANGLE = tl.constexpr(RECTANGLE_ID)
+SG_PDSG = tl.constexpr(PDSG_ID)
 
 
 @triton.jit
@@ -45,6 +46,10 @@ def _surrogate_grad(u, c1, c2, SG_ID: tl.constexpr):
         g = (sig - sig * sig) * c2
     elif SG_ID == SG_TRIANGLE:
         g = tl.maximum(c1 - tl.abs(u) * c2, 0.0)
+    elif SG_ID == SG_PDSG:
+        # c1 is the measured 1 / sigma of each element's channel at this step (a tensor), c2 = 1 / sqrt(2 pi).
+        z = u * c1 - 0.5
+        g = tl.exp(z * z * -0.5) * c1 * c2
     else:
         tl.static_assert(SG_ID == SG_RECTANGLE, "unknown surrogate id")
         g = tl.where(tl.abs(u) < c2, c1, 0.0)
@@ -134,8 +139,8 @@ def _unpack_saved(saved, v_threshold, COMPACT: tl.constexpr):
 
 @triton.jit
 def lif_backward_kernel(
-    grad_s_ptr, grad_v_ptr, saved_ptr, v0_ptr, tau_ptr, grad_x_ptr, grad_v0_ptr, grad_k_ptr,
-    T, N, inv_tau, v_threshold, v_reset, c1, c2,
+    grad_s_ptr, grad_v_ptr, saved_ptr, v0_ptr, tau_ptr, grad_x_ptr, grad_v0_ptr, grad_k_ptr, inv_sigma_ptr,
+    T, N, inv_tau, v_threshold, v_reset, c1, c2, C, INNER,
     SG_ID: tl.constexpr, SPIKING: tl.constexpr, HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, HAS_V0: tl.constexpr,
     TAU_FROM_PTR: tl.constexpr, HARD_RESET: tl.constexpr, DETACH_RESET: tl.constexpr, DECAY_INPUT: tl.constexpr,
     STORE_V_SEQ: tl.constexpr, COMPACT: tl.constexpr, TAU_GRAD: tl.constexpr, UNIFORM_GS: tl.constexpr,
@@ -143,6 +148,8 @@ def lif_backward_kernel(
 ):
     # UNIFORM_GS / UNIFORM_GV: the incoming gradient is one value broadcast to every element (stride 0, as from
     # out.sum()); it is read once instead of being materialised as a T x N tensor. WRITE_GV0: v0 needs a gradient.
+    # SG_ID == SG_PDSG: inv_sigma_ptr holds 1 / sigma [T, C]; an element's channel is (offset // INNER) % C, INNER
+    # the size of the dims after the channel. Other surrogates never read inv_sigma_ptr, C or INNER.
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -177,6 +184,8 @@ def lif_backward_kernel(
     gs_ptrs = grad_s_ptr + last
     gv_ptrs = grad_v_ptr + last
     gx_ptrs = grad_x_ptr + last
+    if SG_ID == SG_PDSG:
+        sig_ptrs = inv_sigma_ptr + ((offs * 0 + (T - 1)) * C + (offs // INNER) % C)
     if TAU_GRAD:
         # The tau gradient needs steps t and t-1 of the save; each step's load is carried into the next iteration,
         # so the save is read once per step.
@@ -203,7 +212,11 @@ def lif_backward_kernel(
                 gs = tl.load(gs_ptrs, mask=mask, other=0.0).to(tl.float32)
         if SPIKING:
             h, u, s = _unpack_saved(cur, v_threshold, COMPACT)
-            sg = _surrogate_grad(u, c1, c2, SG_ID)
+            if SG_ID == SG_PDSG:
+                sg = _surrogate_grad(u, tl.load(sig_ptrs, mask=mask, other=1.0), c2, SG_ID)
+                sig_ptrs -= C
+            else:
+                sg = _surrogate_grad(u, c1, c2, SG_ID)
             if HARD_RESET:
                 r = tl.where(s, 0.0, 1.0)
                 if not DETACH_RESET:

@@ -51,8 +51,9 @@ def _fwd_signature(dtype, scalar_T, flags, block=1024):
 def _bwd_signature(dtype, scalar_T, flags, sg_id, block=1024):
     sig = {"grad_s_ptr": PTR[dtype], "grad_v_ptr": PTR[dtype], "saved_ptr": "*fp16" if flags["COMPACT"] else "*fp32",
            "v0_ptr": "*fp32", "tau_ptr": "*fp32", "grad_x_ptr": PTR[dtype], "grad_v0_ptr": "*fp32",
-           "grad_k_ptr": "*fp32", "T": "constexpr" if scalar_T else "i32", "N": "i32", "inv_tau": "fp32",
-           "v_threshold": "fp32", "v_reset": "fp32", "c1": "fp32", "c2": "fp32"}
+           "grad_k_ptr": "*fp32", "inv_sigma_ptr": "*fp32", "T": "constexpr" if scalar_T else "i32", "N": "i32",
+           "inv_tau": "fp32", "v_threshold": "fp32", "v_reset": "fp32", "c1": "fp32", "c2": "fp32", "C": "i32",
+           "INNER": "i32"}
     sig.update(dict.fromkeys(["SG_ID"] + list(flags) + ["BLOCK"], "constexpr"))
     consts = dict(flags, SG_ID=sg_id, BLOCK=block)
     if scalar_T:
@@ -66,8 +67,9 @@ def _jobs():
         for dtype, scalar_T in (("float32", False), ("bfloat16", True), ("float16", False)):
             jobs.append(("lif_forward_kernel", *_fwd_signature(dtype, scalar_T, flags)))
     for flags in _variants(BWD_FLAGS):
+        # ids 0-3 with the dtypes below; 4 (PDSG) reads a per-channel 1 / sigma
         for sg_id, (dtype, scalar_T) in enumerate((("float32", False), ("bfloat16", True), ("float16", False),
-                                                    ("float32", True))):
+                                                    ("float32", True), ("bfloat16", False))):
             jobs.append(("lif_backward_kernel", *_bwd_signature(dtype, scalar_T, flags, sg_id)))
     return jobs
 

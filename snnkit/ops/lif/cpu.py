@@ -155,12 +155,14 @@ def lif_backward_cpu(
     tau_grad: bool,
     x_dtype: torch.dtype,
     shape: tuple[int, ...],
+    inv_sigma: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Reverse scan: returns ``(dL/dx [T, ...] in x_dtype, dL/dv0 [...] in the state dtype, dL/dk scalar)``.
 
     ``grad_out`` is dL/dout (spikes, or potentials in non-spiking mode), ``grad_v`` dL/dv_out (``[T, ...]`` when
     ``store_v_seq`` else ``[...]``); either may be None (unused). ``shape`` is ``x.shape``. ``dL/dk`` (k = 1/tau) is
-    only computed when ``tau_grad``, else it is 0.
+    only computed when ``tau_grad``, else it is 0. ``inv_sigma`` ``[T, C]`` (PDSG only): the measured ``1 / sigma``
+    per step and channel (dim 2 of ``shape``), which replaces the surrogate's first constant.
     """
     sdt = state_dtype(x_dtype)
     spiking = v_threshold is not None
@@ -178,6 +180,8 @@ def lif_backward_cpu(
     grad_k = torch.zeros((), dtype=sdt, device=device)
     sg, r, gh, tmp = (torch.empty_like(carry) for _ in range(4))  # reused every step (see the forward)
     g_buf = torch.empty_like(carry)
+    # PDSG's per-channel constant, viewed to broadcast over one step [B, C, ...] (channel at dim 1 of a step).
+    c1_shape = [1, -1] + [1] * (len(shape) - 3) if len(shape) >= 3 else [-1]
 
     def as_state(g: torch.Tensor) -> torch.Tensor:  # a bf16/fp16 gradient step, converted into a reused buffer
         return g if g.dtype == sdt else g_buf.copy_(g)
@@ -199,7 +203,8 @@ def lif_backward_cpu(
                 gh.add_(as_state(grad_out[t]))
         else:
             h, u, s = _unpack_saved(saved[t], vth, sdt, compact)
-            surrogate_derivative(u, surrogate_id, alpha, out=sg)
+            surrogate_derivative(u, surrogate_id, alpha, out=sg,
+                                 c1=None if inv_sigma is None else inv_sigma[t].view(c1_shape))
             if v_reset is not None:  # r_t = (1 - s_t) [+ (v_reset - h_t) sg']
                 torch.logical_not(s, out=r)
                 if not detach_reset:

@@ -20,6 +20,7 @@ from typing import Optional
 
 import torch
 
+from ...surrogate import PDSG_ID, pdsg_sigma
 from ...validation import check_finite
 from . import cpu, fused_cpu
 from .launch import triton_backward, triton_forward
@@ -155,6 +156,13 @@ def _uniform(g: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], bool]:
     return g, False
 
 
+def _pdsg_inv_sigma(saved: torch.Tensor, compact: bool, x_dtype: torch.dtype) -> torch.Tensor:
+    """PDSG's ``1 / sigma [T, C]`` from what the forward saved: ``h``, or in compact mode ``u = h - v_threshold``
+    (a standard deviation does not see the shift). Computed here once for the CPU loop and the kernel alike."""
+    sigma = pdsg_sigma(saved.float() if compact else saved)
+    return (1.0 / sigma).to(cpu.state_dtype(x_dtype)).contiguous()
+
+
 @torch.library.custom_op("snnkit::lif_backward", mutates_args=())
 def _lif_backward_op(
     grad_out: Optional[torch.Tensor], grad_v: Optional[torch.Tensor], saved: torch.Tensor, v0: Optional[torch.Tensor],
@@ -165,11 +173,14 @@ def _lif_backward_op(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # uniform_out / uniform_v: that gradient arrives as its single broadcast value (see _uniform).
     grad_out, grad_v, v0, tau_t = _contig(grad_out), _contig(grad_v), _contig(v0), _contig(tau_t)
+    pdsg = surrogate_id == PDSG_ID and v_threshold is not None
+    inv_sigma = _pdsg_inv_sigma(saved, compact and v_threshold is not None, x_dtype) if pdsg else None
     if use_triton:
         return triton_backward(grad_out, grad_v, saved, v0, inv_tau, tau_t, v_threshold, v_reset, decay_input,
                                detach_reset, surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype,
-                               tuple(shape), uniform_out, uniform_v, v0_grad)
-    if _fused(cpu_path, shape, x_dtype, saved.device):
+                               tuple(shape), uniform_out, uniform_v, v0_grad, inv_sigma=inv_sigma)
+    # PDSG (an attack-time surrogate) always takes the loop below: the fused chunks have no per-channel constant.
+    if not pdsg and _fused(cpu_path, shape, x_dtype, saved.device):
         try:
             grad_x, grad_v0, grad_k = fused_cpu.lif_backward_fused(
                 grad_out, grad_v, saved, v0, _k(tau_t, inv_tau, x_dtype), v_threshold, v_reset, decay_input,
@@ -185,7 +196,7 @@ def _lif_backward_op(
         grad_v = grad_v.expand(shape if store_v_seq else shape[1:])
     grad_x, grad_v0, grad_k = cpu.lif_backward_cpu(
         grad_out, grad_v, saved, v0, _k(tau_t, inv_tau, x_dtype), v_threshold, v_reset, decay_input, detach_reset,
-        surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype, tuple(shape),
+        surrogate_id, alpha, store_v_seq, compact, tau_grad, x_dtype, tuple(shape), inv_sigma=inv_sigma,
     )
     return grad_x, (grad_v0 if v0_grad else grad_v0.new_empty(0)), grad_k
 

@@ -59,11 +59,13 @@ def triton_backward(grad_out: Optional[torch.Tensor], grad_v: Optional[torch.Ten
                     v_threshold: Optional[float], v_reset: Optional[float], decay_input: bool, detach_reset: bool,
                     surrogate_id: int, alpha: float, store_v_seq: bool, compact: bool, tau_grad: bool,
                     x_dtype: torch.dtype, shape: tuple[int, ...], uniform_out: bool = False, uniform_v: bool = False,
-                    v0_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    v0_grad: bool = True, inv_sigma: Optional[torch.Tensor] = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Returns ``(dL/dx, dL/dv0 in float32, dL/dk)`` for the reverse scan (see ``cpu.py`` for the equations).
 
     ``uniform_out`` / ``uniform_v``: that gradient is a one-element tensor holding the value broadcast everywhere.
-    ``v0_grad=False`` skips writing dL/dv0 (the returned tensor is then left unwritten).
+    ``v0_grad=False`` skips writing dL/dv0 (the returned tensor is then left unwritten). ``inv_sigma`` ``[T, C]``
+    float32 (PDSG): the measured ``1 / sigma`` per step and channel (dim 2 of ``shape``), read per element.
     """
     kern = kernels()
     spiking = v_threshold is not None
@@ -79,12 +81,17 @@ def triton_backward(grad_out: Optional[torch.Tensor], grad_v: Optional[torch.Ten
     grad_k = torch.zeros(grid if tau_grad else 1, dtype=torch.float32, device=device)
     c1, c2 = surrogate_constants(surrogate_id, alpha) if spiking else (0.0, 0.0)
     dummy = grad_x
+    channels = shape[2] if len(shape) >= 3 else 1
+    inner = 1
+    for d in shape[3:]:
+        inner *= d
+    sig = inv_sigma.to(torch.float32).contiguous() if inv_sigma is not None else dummy
     kern.lif_backward_kernel[(grid,)](
         grad_out if grad_out is not None else dummy, grad_v if grad_v is not None else dummy,
         saved if saved.numel() else dummy, v0 if v0 is not None else dummy, tau_t if tau_t is not None else dummy,
         grad_x, grad_v0, grad_k,
-        T, n, inv_tau, 0.0 if v_threshold is None else v_threshold, 0.0 if v_reset is None else v_reset, c1, c2,
-        SG_ID=surrogate_id, SPIKING=spiking, HAS_GS=grad_out is not None, HAS_GV=grad_v is not None,
+        sig, T, n, inv_tau, 0.0 if v_threshold is None else v_threshold, 0.0 if v_reset is None else v_reset, c1, c2,
+        channels, inner, SG_ID=surrogate_id, SPIKING=spiking, HAS_GS=grad_out is not None, HAS_GV=grad_v is not None,
         HAS_V0=v0 is not None, TAU_FROM_PTR=tau_t is not None, HARD_RESET=v_reset is not None,
         DETACH_RESET=detach_reset, DECAY_INPUT=decay_input, STORE_V_SEQ=store_v_seq, COMPACT=compact,
         TAU_GRAD=tau_grad, UNIFORM_GS=uniform_out, UNIFORM_GV=uniform_v, WRITE_GV0=v0_grad, BLOCK=BLOCK,

@@ -18,7 +18,7 @@ from typing import Optional
 
 import torch
 
-from ...surrogate import Surrogate
+from ...surrogate import PDSG, Surrogate, pdsg_sigma, pdsg_spike
 
 __all__ = ["lif_multistep_naive"]
 
@@ -37,7 +37,7 @@ def lif_multistep_naive(
     """Returns ``(spikes, v_seq)``, or ``(v_seq, v_seq)`` for a non-spiking neuron (``v_threshold=None``)."""
     vr = 0.0 if v_reset is None else v_reset
     v = torch.full_like(x[0], vr) if v0 is None else v0
-    spikes, vs = [], []
+    spikes, vs, hs = [], [], []
     for x_t in x:
         h = v + (x_t - (v - vr)) / tau if decay_input else v - (v - vr) / tau + x_t
         if v_threshold is None:
@@ -45,7 +45,12 @@ def lif_multistep_naive(
         else:
             if surrogate is None:
                 raise ValueError("a spiking neuron (v_threshold not None) needs a surrogate")
-            s = surrogate(h - v_threshold)
+            if isinstance(surrogate, PDSG):  # widths from the potentials of every step so far (see pdsg_sigma)
+                hs.append(h.detach())
+                sigma = pdsg_sigma(torch.stack(hs))[-1]
+                s = pdsg_spike(h - v_threshold, sigma.view([1, -1] + [1] * (h.dim() - 2)) if h.dim() >= 2 else sigma)
+            else:
+                s = surrogate(h - v_threshold)
             s_r = s.detach() if detach_reset else s
             v = h - s_r * v_threshold if v_reset is None else s_r * v_reset + (1 - s_r) * h
             spikes.append(s)
