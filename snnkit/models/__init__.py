@@ -8,10 +8,16 @@ per-step methods (SLTT) and for analysis.
 Registered names (see :func:`available`):
 - ``"mlp"``: :class:`SpikingMLP` for spike trains ``[T, B, C]`` (SHD, SSC, spoken digits).
 - ``"vgg"``: :class:`SpikingVGG` for DVS frames ``[T, B, 2, H, W]`` (CIFAR10-DVS).
+
+Not in the registry (it is not trained by backprop and returns spike counts, not logits):
+:class:`LiquidStateMachine`, the liquid state machine with astrocyte-modulated STDP (NALSM; Ivanov & Michmizos 2021),
+and its linear :class:`Readout`.
 """
 
+from .lsm import LiquidStateMachine, Readout, branching_factor, normalise_rates
 from .mlp import SpikingMLP
 from .registry import MODELS, available, build, register
 from .vgg import DEFAULT_CFG, SpikingVGG
 
-__all__ = ["MODELS", "build", "available", "register", "SpikingMLP", "SpikingVGG", "DEFAULT_CFG"]
+__all__ = ["MODELS", "build", "available", "register", "SpikingMLP", "SpikingVGG", "DEFAULT_CFG",
+           "LiquidStateMachine", "Readout", "branching_factor", "normalise_rates"]
