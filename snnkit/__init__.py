@@ -3,9 +3,9 @@
 Time-first tensors ``[T, B, ...]`` throughout. See ``shared/ARCHITECTURE.md`` for the layers.
 """
 
-from . import encoding, neurons, ops, plasticity, surrogate
+from . import attacks, encoding, neurons, ops, plasticity, surrogate
 from .neurons import reset
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "neurons", "surrogate", "encoding", "plasticity", "reset", "__version__"]
+__all__ = ["attacks", "ops", "neurons", "surrogate", "encoding", "plasticity", "reset", "__version__"]
