@@ -102,7 +102,8 @@ class _Sample:
 
 
 def _attack_one(f: _Sample, x: torch.Tensor, k_init: int, max_iter: int, batch_limit: int,
-                generator: Optional[torch.Generator]) -> tuple[torch.Tensor, bool, int]:
+                generator: Optional[torch.Generator], reduce: bool = True) -> tuple[torch.Tensor, bool, int]:
+    """One flat binary sample -> ``(adversarial, success, iterations)``; ``reduce=False`` skips the reduction."""
     n_entries = x.numel()
     selected = torch.zeros(n_entries, dtype=torch.bool, device=x.device)
     fd = torch.full((n_entries,), float("inf"), device=x.device)
@@ -143,6 +144,8 @@ def _attack_one(f: _Sample, x: torch.Tensor, k_init: int, max_iter: int, batch_l
             break
     if not success:
         return x, False, it
+    if not reduce:
+        return adv, True, it
     # Reduction: binary search of the longest prefix (by |FD| ascending) that can be flipped back
     flips = selected.nonzero().flatten()
     order = flips[torch.argsort(fd[flips].abs(), stable=True)]
