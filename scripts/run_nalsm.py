@@ -67,7 +67,7 @@ def states_of(lsm: LiquidStateMachine, x: torch.Tensor, batch: int) -> torch.Ten
 def run_variant(name: str, args, x_tr, y_tr, x_te, y_te) -> dict:
     astro, stdp = VARIANTS[name]
     n_in = x_tr.shape[-1]
-    lsm = LiquidStateMachine(n_in, tuple(args.grid), astrocyte=astro, stdp=stdp, seed=args.seed)
+    lsm = LiquidStateMachine(n_in, tuple(args.grid), astrocyte=astro, stdp=stdp, seed=args.seed, astro_w=args.astro_w)
     probe = x_te[:, : args.bf_samples]
     t0 = time.perf_counter()
     n_init = x_tr.shape[1] if args.init_samples is None else min(args.init_samples, x_tr.shape[1])
@@ -79,7 +79,7 @@ def run_variant(name: str, args, x_tr, y_tr, x_te, y_te) -> dict:
     t_states = time.perf_counter() - t1
     readout = lsm.fit_readout(s_tr, y_tr, epochs=args.readout_epochs, seed=args.seed)
     res = {
-        "variant": name, "neurons": lsm.n_neurons, "synapses": lsm.num_synapses,
+        "variant": name, "astro_w": lsm.astro_w if astro else None, "neurons": lsm.n_neurons, "synapses": lsm.num_synapses,
         "branching_factor": bf, "bf_history": history,
         "train_accuracy": readout.accuracy(s_tr, y_tr), "test_accuracy": readout.accuracy(s_te, y_te),
         "mean_rate_per_ms": float(s_te.mean() / x_te.shape[0]),
@@ -120,6 +120,8 @@ def main(argv=None) -> int:
     p.add_argument("--astrocyte", choices=("on", "off"), default="on")
     p.add_argument("--stdp", choices=("on", "off"), default="on")
     p.add_argument("--all", action="store_true", help="run LSM, LSM+STDP and NALSM (ignores --astrocyte/--stdp)")
+    p.add_argument("--astro-w", type=float, default=None,
+                   help="astrocyte coupling w_astro (default: the paper's 0.015 * 1000 / neurons)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-steps", type=int, default=250)
     p.add_argument("--bin-ms", type=float, default=2.0, help="spoken digits: input bin per liquid step")
@@ -152,7 +154,7 @@ def main(argv=None) -> int:
         print(f"| {r['variant']} | {r['branching_factor']:.3f} | {100 * r['test_accuracy']:.2f}% | "
               f"{100 * r['train_accuracy']:.2f}% |")
     if args.out:
-        meta = {"dataset": args.dataset, "grid": args.grid, "seed": args.seed, "time_steps": args.time_steps,
+        meta = {"dataset": args.dataset, "grid": args.grid, "astro_w": args.astro_w, "seed": args.seed, "time_steps": args.time_steps,
                 "train_samples": x_tr.shape[1], "test_samples": x_te.shape[1], "date": str(date.today()),
                 "device": f"CPU ({platform.processor() or platform.machine()}), {args.threads} thread(s)",
                 "torch": torch.__version__, "command": " ".join(sys.argv)}

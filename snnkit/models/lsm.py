@@ -313,7 +313,7 @@ class LiquidStateMachine(nn.Module):
             # propagate: the out-synapses of every neuron or channel that spiked
             b_out, k_out = expand_events(pre, syn.out_ptr)
             cur.mul_(syn_decay)
-            flat_cur.index_add_(0, b_out * N + syn.post[k_out], flat_w[b_out * S + k_out])
+            flat_cur.index_add_(0, b_out * N + syn.post.index_select(0, k_out), flat_w.index_select(0, b_out * S + k_out))
             v = v + cur - v / self.tau_v
             refr = torch.where(s, self.refractory, refr - 1)
             if plastic:

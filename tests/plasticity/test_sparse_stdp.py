@@ -60,7 +60,7 @@ def test_only_synapses_of_spiking_neurons_change_and_bounds_hold():
     assert torch.equal(changed[0], index.pre == 2)
     assert not changed[1].any()
     assert (w >= 0).all() and (w <= 1).all()  # clipped at w_min
-    assert set(touched.tolist()) == set(torch.nonzero(changed.view(-1)).flatten().tolist())
+    assert set(torch.cat(touched).tolist()) == set(torch.nonzero(changed.view(-1)).flatten().tolist())
     # per-synapse bounds
     lo = torch.where(index.pre % 2 == 0, 0.2, -1.0)
     sparse_stdp_step(w, index, torch.ones(2, 6), post, torch.ones(2, 6), xq, a_plus=0.0, a_minus=5.0, w_min=lo)
