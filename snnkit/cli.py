@@ -184,7 +184,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(train)
     # The sub-parser travels with the parsed args so that errors found after parsing are reported in its usage.
     train.set_defaults(_parser=train)
+    attack = sub.add_parser(
+        "attack",
+        help="attack a trained run (FGSM, PGD, PDSG, SDA) and save a robustness table",
+        description="Attack the checkpoint of a `snnkit train` run on its test split; prints the table and saves "
+        "robustness.json, robustness.md and robustness.png (under RUN/attacks unless --out is given).",
+    )
+    _add_attack_args(attack)
+    attack.set_defaults(_parser=attack)
     return parser
+
+
+def _add_attack_args(p: argparse.ArgumentParser) -> None:
+    from snnkit.attacks import ATTACKS
+
+    p.add_argument("run", help="run directory holding checkpoint.pt (from snnkit train)")
+    p.add_argument("--attacks", default="pdsg-pgd,sda",
+                   help=f"comma-separated attack names (default pdsg-pgd,sda); valid: {', '.join(ATTACKS.names())}")
+    p.add_argument("--samples", type=int, default=100, help="test samples read (default 100)")
+    p.add_argument("--eps", type=float, default=8 / 255, help="L-inf radius of FGSM/PGD (default 8/255)")
+    p.add_argument("--steps", type=int, default=10, help="PGD iterations (default 10)")
+    p.add_argument("--k-init", type=int, default=10, help="SDA's top-k growth per iteration (default 10)")
+    p.add_argument("--max-iter", type=int, default=500, help="SDA's generation iterations (default 500)")
+    p.add_argument("--l0-threshold", type=int, default=800, help="L0 bound of the ASR@L0<k column (default 800)")
+    p.add_argument("--binarize", action="store_true", help="binarise the frames (1 where a bin holds an event)")
+    p.add_argument("--seed", type=int, default=0, help="random starts and SDA tie-breaking (default 0)")
+    p.add_argument("--out", default=None, help="where to save the table (default RUN/attacks)")
+
+
+def _run_attack(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from snnkit.attacks import AttackSettings, attack_run
+    from snnkit.training import CheckpointError
+
+    try:
+        settings = AttackSettings(eps=args.eps, steps=args.steps, k_init=args.k_init, max_iter=args.max_iter,
+                                  seed=args.seed)
+        table, paths = attack_run(args.run, [a.strip() for a in args.attacks.split(",") if a.strip()],
+                                  samples=args.samples, settings=settings, binarize=args.binarize,
+                                  l0_threshold=args.l0_threshold, out_dir=args.out)
+    except (CheckpointError, ValueError, TypeError, FileNotFoundError, OSError) as e:
+        raise SystemExit(f"{parser.prog}: error: {e}") from None
+    print(table)
+    print("saved " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def train_command(argv: Sequence[str] | None = None, prog: str = "snnkit train") -> int:
@@ -245,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train":
         return _run_train(args, args._parser)
+    if args.command == "attack":
+        return _run_attack(args, args._parser)
     parser.error(f"unknown command {args.command!r}")
     return 2
 
