@@ -7,10 +7,11 @@ with :func:`snnkit.encoding.poisson`. For each hidden neuron type (``LIF`` or ``
 - **backprop**: ``Linear -> SeqBatchNorm1d -> neuron -> Dropout -> Linear -> LeakyIntegrator`` trained with
   :func:`snnkit.training.fit` (AdamW, cosine); "rate" = the trained readout, "LZC" = :class:`LZCClassifier` on the
   hidden layer's spike trains.
-- **STDP + readout**: ``Linear`` trained without labels by :class:`snnkit.plasticity.STDP` (weights clipped, rows
-  renormalised) -> neuron; "rate" = logistic regression on hidden spike counts, "LZC" = LZCClassifier on the trains.
-- **Tempotron**: a fixed random ``Linear`` -> neuron, then one :class:`snnkit.plasticity.Tempotron` per class
-  (one-vs-rest) on the hidden trains; the class whose potential peaks highest wins ("rate" column).
+- **STDP + readout**: :class:`snnkit.plasticity.CompetitiveSTDPLayer` (``Linear`` -> neuron -> k-winners-take-all,
+  homeostatic thresholds) trained without labels by STDP, one pass; "rate" = logistic regression on hidden spike
+  counts, "LZC" = LZCClassifier on the trains.
+- **Tempotron**: :class:`snnkit.plasticity.TempotronClassifier` (one tempotron per class, winner-take-all rule) on
+  the trains of that same STDP-trained layer: a purely local pipeline, no backprop anywhere ("rate" column).
 
     python scripts/compare_neurons.py                                    # spoken digits, 3 seeds
     python scripts/compare_neurons.py --dataset sklearn-digits --seeds 5
@@ -72,7 +73,9 @@ def load(dataset: str, duration_ms: float, time_steps: int, seed: int):
             x, y = data.pad_collate([ds[i] for i in range(len(ds))])
             out += [(x > 0).float(), y]  # binary trains: a bin holding any spike is one spike (STDP, LZC need 0/1)
         return tuple(out)
-    from sklearn.datasets import load_digits  # scikit-learn's bundled 8x8 digits: no download
+    from sklearn.datasets import (
+        load_digits,  # scikit-learn's bundled 8x8 digits: no download
+    )
 
     digits = load_digits()
     images = torch.tensor(digits.data, dtype=torch.float32) / 16.0
@@ -116,43 +119,32 @@ def run_backprop(kind, xs, seed, width, epochs, classes):
     return result.test_accuracy, lzc_readout(h_tr, y_tr, h_te, y_te)
 
 
-def hidden_layer(kind: str, n_in: int, width: int, seed: int) -> nn.Module:
+def stdp_layer(kind: str, xs, seed: int, width: int, passes: int = 1) -> plasticity.CompetitiveSTDPLayer:
+    """A ``CompetitiveSTDPLayer`` (k-WTA, homeostasis, STDP) around the neuron ``kind``, trained without labels."""
+    x_tr = xs[0]
     torch.manual_seed(seed)
-    lin = nn.Linear(n_in, width, bias=False)
-    nn.init.uniform_(lin.weight, 0.0, 2.0 / n_in ** 0.5)
-    return nn.Sequential(lin, make_neuron(kind, width)).eval()
+    g = torch.Generator().manual_seed(seed)
+    layer = plasticity.CompetitiveSTDPLayer(x_tr.shape[-1], width, make_neuron(kind, width).eval(), generator=g)
+    for _ in range(passes):
+        order = torch.randperm(x_tr.shape[1], generator=g)
+        for i in range(0, x_tr.shape[1], 32):
+            layer.learn(x_tr[:, order[i : i + 32]])
+    return layer
 
 
-def run_stdp(kind, xs, seed, width, passes=1):
+def run_stdp(layer, xs):
     x_tr, y_tr, x_te, y_te = xs
-    layer = hidden_layer(kind, x_tr.shape[-1], width, seed)
-    rule = plasticity.STDP(tau_pre=20.0, tau_post=20.0, a_plus=0.005, a_minus=0.006, w_min=0.0, w_max=1.0)
-    lin = layer[0]
-    norm = lin.weight.sum(1, keepdim=True).mean()
-    with torch.no_grad():
-        for _ in range(passes):
-            for i in range(0, x_tr.shape[1], 64):
-                pre = x_tr[:, i : i + 64]
-                post = layer(pre)
-                rule.update(lin, pre, post)
-                lin.weight.mul_(norm / lin.weight.sum(1, keepdim=True).clamp_min(1e-6))  # keep total drive fixed
     h_tr, h_te = hidden_trains(layer, x_tr), hidden_trains(layer, x_te)
     return count_readout(h_tr, y_tr, h_te, y_te), lzc_readout(h_tr, y_tr, h_te, y_te)
 
 
-def run_tempotron(kind, xs, seed, width, classes, epochs=5):
+def run_tempotron(layer, xs, seed, classes, epochs=20):
     x_tr, y_tr, x_te, y_te = xs
-    layer = hidden_layer(kind, x_tr.shape[-1], width, seed)
     h_tr, h_te = hidden_trains(layer, x_tr), hidden_trains(layer, x_te)
     g = torch.Generator().manual_seed(seed)
-    peaks = []
-    for c in range(classes):
-        t = plasticity.Tempotron(width, generator=g)
-        t.fit(h_tr, (y_tr == c).long(), epochs=epochs, batch_size=32, generator=g)
-        with torch.no_grad():
-            peaks.append(t(h_te).amax(0) - t.threshold)
-    pred = torch.stack(peaks, 1).argmax(1)
-    return float((pred == y_te).float().mean())
+    clf = plasticity.TempotronClassifier(h_tr.shape[-1], classes, generator=g)
+    clf.fit(h_tr, y_tr, epochs=epochs, generator=g)
+    return clf.score(h_te, y_te)
 
 
 def main(argv=None) -> int:
@@ -172,8 +164,9 @@ def main(argv=None) -> int:
         classes = int(max(xs[1].max(), xs[3].max())) + 1
         for kind in NEURONS:
             bp_rate, bp_lzc = run_backprop(kind, xs, seed, a.width, a.epochs, classes)
-            st_rate, st_lzc = run_stdp(kind, xs, seed, a.width)
-            tempo = run_tempotron(kind, xs, seed, a.width, classes)
+            layer = stdp_layer(kind, xs, seed, a.width)
+            st_rate, st_lzc = run_stdp(layer, xs)
+            tempo = run_tempotron(layer, xs, seed, classes)
             for key, acc in ((("backprop", "rate"), bp_rate), (("backprop", "LZC"), bp_lzc),
                              (("STDP + readout", "rate"), st_rate), (("STDP + readout", "LZC"), st_lzc),
                              (("Tempotron", "rate"), tempo)):
@@ -186,7 +179,7 @@ def main(argv=None) -> int:
         return f"{100 * statistics.mean(values):.1f} +- {100 * spread:.1f}"
 
     keys = sorted({k[:2] for k in rows}, key=lambda k: (["backprop", "STDP + readout", "Tempotron"].index(k[0]), k[1]))
-    lines = [f"| rule | readout | LIF | MetaNeuron | Meta - LIF |", "|---|---|---|---|---|"]
+    lines = ["| rule | readout | LIF | MetaNeuron | Meta - LIF |", "|---|---|---|---|---|"]
     for rule, readout in keys:
         lif, meta = rows[rule, readout, "lif"], rows[rule, readout, "meta"]
         diff = 100 * (statistics.mean(meta) - statistics.mean(lif))
