@@ -93,3 +93,23 @@ def test_bad_input_is_named(victim, test_data):
         attacks.sda(victim, x, y[:3])
     with pytest.raises(ValueError, match="model .* has no spiking neurons"):
         attacks.sda(nn.Sequential(nn.Linear(24, 3)), x, y)
+
+
+def test_refinement_leaves_a_one_minimal_adversarial_frame(victim, test_data):
+    """With refine=True no single remaining flip can be undone without the frame being classified correctly, and
+    L0 never exceeds the unrefined attack's with the same seed."""
+    x, y = test_data
+    right = _predict(victim, x) == y
+    x, y = x[:, right][:, :5], y[right][:5]
+    plain = attacks.sda(victim, x, y, k_init=8, max_iter=60, generator=torch.Generator().manual_seed(4))
+    refined = attacks.sda(victim, x, y, k_init=8, max_iter=60, refine=True,
+                          generator=torch.Generator().manual_seed(4))
+    assert torch.equal(plain.success, refined.success) and refined.success.all()
+    assert (refined.l0 <= plain.l0).all()
+    assert (_predict(victim, refined.adversarial) != y).all()
+    for b in range(x.shape[1]):
+        adv = refined.adversarial[:, b : b + 1]
+        for idx in (adv != x[:, b : b + 1]).nonzero().tolist():
+            undone = adv.clone()
+            undone[tuple(idx)] = x[:, b : b + 1][tuple(idx)]
+            assert int(_predict(victim, undone)) == int(y[b])
