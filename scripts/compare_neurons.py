@@ -15,7 +15,7 @@ with :func:`snnkit.encoding.poisson`. For each hidden neuron type (``LIF`` or ``
 
     python scripts/compare_neurons.py                                    # spoken digits, 3 seeds
     python scripts/compare_neurons.py --dataset sklearn-digits --seeds 5
-    python scripts/compare_neurons.py --epochs 4 --seeds 2 --out docs/compare_neurons
+    python scripts/compare_neurons.py --out docs/compare_neurons_spoken   # the tables of docs/compare_neurons.md
 
 Writes ``<out>.md`` (a table of mean +- std test accuracy), ``<out>.png`` and ``<out>.json``.
 """
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=("spoken-digits", "sklearn-digits"), default="spoken-digits")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=8, help="backprop epochs")
+    p.add_argument("--epochs", type=int, default=30, help="backprop epochs")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--duration-ms", type=float, default=500.0, help="spoken digits: crop recordings (10 ms bins)")
     p.add_argument("--time-steps", type=int, default=50, help="sklearn digits: Poisson steps")
