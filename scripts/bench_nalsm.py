@@ -5,7 +5,7 @@ initial weights, on Poisson inputs shaped like the 8x8 digits (64 channels, firi
 code's normalisation of random digit images). Batch 1 presents ``--samples-b1`` samples one after the other; batch 64
 presents one batch of 64 samples. One warm-up presentation per configuration is not timed.
 
-    python scripts/bench_nalsm.py                              # table + docs/bench/nalsm.json
+    python scripts/bench_nalsm.py                              # table + docs/nalsm_bench.json
     python scripts/bench_nalsm.py --sizes 10 --device cuda     # NALSM1000 only, on a GPU
 
 Prints a table and writes JSON with the device name, torch version, threads and every timing.
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--time-steps", type=int, default=250)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default="docs/bench/nalsm.json")
+    p.add_argument("--out", default="docs/nalsm_bench.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

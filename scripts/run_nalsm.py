@@ -49,7 +49,9 @@ def load(dataset: str, time_steps: int, seed: int, bin_ms: float):
             perm = torch.randperm(x.shape[1], generator=g)  # the initialisation sees the classes mixed
             out += [x[:, perm], y[perm]]
         return tuple(out)
-    from sklearn.datasets import load_digits  # scikit-learn's bundled 8x8 digits: no download
+    from sklearn.datasets import (
+        load_digits,  # scikit-learn's bundled 8x8 digits: no download
+    )
 
     digits = load_digits()
     rates = normalise_rates(torch.tensor(digits.data, dtype=torch.float32))

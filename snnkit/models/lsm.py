@@ -59,8 +59,19 @@ from torch import nn
 
 from snnkit.encoding import poisson
 from snnkit.plasticity.astrocyte import Astrocyte
-from snnkit.plasticity.sparse_stdp import SynapseIndex, expand_events, sparse_stdp_step, update_traces
-from snnkit.validation import check_bool, check_positive_int, check_real, check_spikes, check_tensor
+from snnkit.plasticity.sparse_stdp import (
+    SynapseIndex,
+    expand_events,
+    sparse_stdp_step,
+    update_traces,
+)
+from snnkit.validation import (
+    check_bool,
+    check_positive_int,
+    check_real,
+    check_spikes,
+    check_tensor,
+)
 
 __all__ = ["LiquidRun", "LiquidStateMachine", "Readout", "branching_factor", "normalise_rates"]
 
@@ -95,7 +106,7 @@ def _build_liquid(grid: tuple[int, int, int], n_inputs: int, *, frac_exc: float,
     n = grid[0] * grid[1] * grid[2]
     coords = torch.stack(torch.meshgrid(*(torch.arange(g) for g in grid), indexing="ij"), -1).reshape(n, 3)
     positions = coords[torch.randperm(n, generator=generator)].float()
-    n_exc = int(round(frac_exc * n))
+    n_exc = round(frac_exc * n)
     exc = torch.zeros(n, dtype=torch.bool)
     exc[:n_exc] = True
     c_pre_post = torch.tensor([[c["II"], c["IE"]], [c["EI"], c["EE"]]])  # [pre is E][post is E]

@@ -154,7 +154,7 @@ def sparse_stdp_step(
         the flat indices (into ``weight.view(-1)``) of the synapses changed by the causal and by the anti-causal
         terms (duplicates possible); bounds are applied to every weight (unchanged ones are within them already).
     """
-    B, S = weight.shape
+    _B, S = weight.shape
     flat = weight.view(-1)
     with torch.no_grad():
         # causal pairs: post spiked now, the pre trace says how recently the pre-synaptic neuron spiked

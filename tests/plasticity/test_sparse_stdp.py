@@ -5,14 +5,21 @@ import math
 import pytest
 import torch
 
-from snnkit.plasticity import Astrocyte, SynapseIndex, astrocyte_step, sparse_stdp_step, stdp_delta, update_traces
+from snnkit.plasticity import (
+    Astrocyte,
+    SynapseIndex,
+    astrocyte_step,
+    sparse_stdp_step,
+    stdp_delta,
+    update_traces,
+)
 
 
 def random_net(n_pre, n_post, density, seed):
     g = torch.Generator().manual_seed(seed)
     mask = torch.rand(n_post, n_pre, generator=g) < density
     post, pre = torch.nonzero(mask, as_tuple=True)
-    index, order = SynapseIndex.from_pairs(pre, post, n_pre, n_post)
+    index, _order = SynapseIndex.from_pairs(pre, post, n_pre, n_post)
     return mask, index, g
 
 
@@ -32,7 +39,7 @@ def run_sparse(pre, post, index, *, a_plus, a_minus, tau, mirrored=None, w0=None
 
 
 def test_sparse_step_equals_dense_stdp_delta_on_the_mask():
-    mask, index, g = random_net(9, 7, 0.4, 0)
+    _mask, index, g = random_net(9, 7, 0.4, 0)
     pre = (torch.rand(30, 3, 9, generator=g) < 0.25).double()
     post = (torch.rand(30, 3, 7, generator=g) < 0.25).double()
     a_minus = torch.rand(30, 3, generator=g, dtype=torch.float64)  # per step and per sample, as an astrocyte sets it
@@ -48,7 +55,7 @@ def test_sparse_step_equals_dense_stdp_delta_on_the_mask():
 
 
 def test_only_synapses_of_spiking_neurons_change_and_bounds_hold():
-    mask, index, g = random_net(6, 5, 0.6, 1)
+    _mask, index, _g = random_net(6, 5, 0.6, 1)
     w = torch.full((2, index.num_synapses), 0.5)
     pre = torch.zeros(2, 6)
     post = torch.zeros(2, 5)
