@@ -28,7 +28,13 @@ from snnkit.models import LiquidStateMachine, normalise_rates
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s))"
+    model = platform.processor() or platform.machine()
+    try:  # the marketing name of the CPU, where Linux tells it
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU ({model}, {torch.get_num_threads()} thread(s) used)"
 
 
 def inputs(n: int, time_steps: int, device: torch.device, seed: int) -> torch.Tensor:
