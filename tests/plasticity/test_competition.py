@@ -93,21 +93,13 @@ def test_competition_makes_neurons_learn_different_features(competition):
         assert len(groups) <= 2, groups
 
 
-def test_stdp_features_beat_the_untrained_layer_on_spoken_digits():
+def test_stdp_features_beat_the_untrained_layer_on_spoken_digits(spoken_digits_binary):
     """The compare_neurons claim on real data, small: one unsupervised pass lifts a logistic readout of the spike
     counts well above the same layer before learning (on 2026-11-23: about 56% vs 43% at width 128, 20 classes)."""
     pytest.importorskip("sklearn")
     from sklearn.linear_model import LogisticRegression
 
-    from snnkit import data
-
-    def load(split):
-        ds = data.SpokenDigits(split=split, max_duration_ms=500.0)
-        x, y = data.pad_collate([ds[i] for i in range(len(ds))])
-        return (x > 0).float(), y
-
-    x_tr, y_tr = load("train")
-    x_te, y_te = load("test")
+    x_tr, y_tr, x_te, y_te = spoken_digits_binary
     torch.manual_seed(0)
     layer = CompetitiveSTDPLayer(x_tr.shape[-1], 128, LIF(tau=2.0), generator=torch.Generator().manual_seed(0))
 

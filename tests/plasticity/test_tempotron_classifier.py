@@ -71,18 +71,10 @@ def test_one_vs_rest_step_by_hand():
     torch.testing.assert_close(clf.weight.detach(), expected)
 
 
-def test_centering_is_what_makes_dense_trains_learnable():
+def test_centering_is_what_makes_dense_trains_learnable(spoken_digits_binary):
     """On the bundled spoken digits (dense binned trains, 20 classes) the uncentred rule stays near chance while the
     centred one learns (on 2026-11-23, 20 epochs: about 41% vs 5-7%); see the module doc."""
-    from snnkit import data
-
-    def load(split):
-        ds = data.SpokenDigits(split=split, max_duration_ms=500.0)
-        x, y = data.pad_collate([ds[i] for i in range(len(ds))])
-        return (x > 0).float(), y
-
-    x_tr, y_tr = load("train")
-    x_te, y_te = load("test")
+    x_tr, y_tr, x_te, y_te = spoken_digits_binary
     scores = {}
     for center in (True, False):
         clf = TempotronClassifier(x_tr.shape[-1], 20, lr=1e-4, center=center,
