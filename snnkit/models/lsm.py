@@ -44,7 +44,9 @@ LIF op integrates a given input sequence through time in one fused call and has 
 
 **Batching.** All samples of a batch run together, each with its own weights ``[B, S]`` (``S`` synapses); every
 step touches only the synapses of the neurons that spiked in that step (propagation and STDP), so the cost grows
-with the number of spikes, not with ``B * N^2``. The result equals running the samples one at a time.
+with the number of spikes, not with ``B * N^2``. On the CPU a large batch runs in chunks of a few samples
+(``cpu_chunk_synapses``), so that the event arrays stay in cache. The result equals running the samples one at a
+time.
 """
 
 from __future__ import annotations
@@ -250,6 +252,9 @@ class LiquidStateMachine(nn.Module):
         self.register_buffer("w_max", liq.w_max[order])
         self.register_buffer("mirrored", liq.mirrored[order])
         self.register_buffer("w_initial", liq.weight[order].clone())
+        #: On the CPU a batch runs in chunks of about this many sample-synapses (``chunk * S``): the event arrays of
+        #: a chunk stay in cache, which is faster than one pass over the whole batch (results are the same).
+        self.cpu_chunk_synapses = 2**19
         #: W_INI: the weights every presentation starts from (the initial weights until :meth:`initialise`).
         self.register_buffer("w_ini", liq.weight[order].clone())
 
@@ -345,9 +350,14 @@ class LiquidStateMachine(nn.Module):
         NALSM); returns the spike counts ``[B, N]``, the spikes ``[T, B, N]`` (bool, when ``record``) and every
         sample's weights ``[B, S]`` at the end of its presentation."""
         inputs = self._check_inputs(inputs)
+        B = inputs.shape[1]
+        chunk = B if inputs.device.type != "cpu" else max(1, self.cpu_chunk_synapses // max(1, self.num_synapses))
         with torch.no_grad():
-            weight = self.w_ini.expand(inputs.shape[1], -1).clone()
-            counts, spikes = self._simulate(inputs, weight, plastic=self.stdp, decay=self.decay, record=record)
+            weight = self.w_ini.expand(B, -1).clone()
+            parts = [self._simulate(inputs[:, i:i + chunk], weight[i:i + chunk], plastic=self.stdp, decay=self.decay,
+                                    record=record) for i in range(0, B, chunk)]
+        counts = torch.cat([p[0] for p in parts])
+        spikes = torch.cat([p[1] for p in parts], 1) if record else None
         return LiquidRun(counts, spikes, weight)
 
     def forward(self, inputs: torch.Tensor, *, return_spikes: bool = False):

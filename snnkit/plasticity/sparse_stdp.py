@@ -152,7 +152,7 @@ def sparse_stdp_step(
 
     Returns:
         the flat indices (into ``weight.view(-1)``) of the synapses changed by the causal and by the anti-causal
-        terms (duplicates possible); bounds are applied to every weight (unchanged ones are within them already).
+        terms (duplicates possible); the bounds hold for every weight afterwards.
     """
     _B, S = weight.shape
     flat = weight.view(-1)
@@ -174,12 +174,26 @@ def sparse_stdp_step(
         idx_in, idx_out = b_in * S + k_in, b_out * S + k_out
         flat.index_add_(0, idx_in, d_in)
         flat.index_add_(0, idx_out, d_out)
-        # bounds: one pass over all weights costs less than gathering and scattering the touched ones; weights that
-        # did not change are inside their bounds already, so they are left as they are
-        if w_min is not None:
-            weight.clamp_(min=w_min)
-        if w_max is not None:
-            weight.clamp_(max=w_max)
+        if w_min is not None or w_max is not None:
+            n_events = idx_in.numel() + idx_out.numel()
+            if 10 * n_events >= flat.numel():
+                # many events: one pass over all weights costs less than gathering and scattering the touched ones
+                # (weights that did not change are inside their bounds already)
+                if w_min is not None:
+                    weight.clamp_(min=w_min)
+                if w_max is not None:
+                    weight.clamp_(max=w_max)
+            else:  # few events (a large liquid): bound only the touched weights
+                touched = torch.cat([idx_in, idx_out])
+                k = torch.cat([k_in, k_out])
+                v = flat.index_select(0, touched)
+                if w_min is not None:
+                    v = torch.maximum(v, w_min.index_select(0, k)) if isinstance(w_min, torch.Tensor) \
+                        else v.clamp(min=w_min)
+                if w_max is not None:
+                    v = torch.minimum(v, w_max.index_select(0, k)) if isinstance(w_max, torch.Tensor) \
+                        else v.clamp(max=w_max)
+                flat.index_copy_(0, touched, v)
     return idx_in, idx_out
 
 

@@ -109,6 +109,11 @@ def test_batched_simulation_equals_per_sample_simulation():
     # a sample's result does not depend on its neighbours in the batch
     shuffled = lsm.simulate(x[:, [4, 2, 0, 1, 3]])
     assert torch.equal(shuffled.counts, run.counts[[4, 2, 0, 1, 3]])
+    # nor on the CPU chunking of the batch (chunks of 2 samples here)
+    lsm.cpu_chunk_synapses = 2 * lsm.num_synapses
+    chunked = lsm.simulate(x, record=True)
+    assert torch.equal(chunked.spikes, run.spikes) and torch.equal(chunked.counts, run.counts)
+    torch.testing.assert_close(chunked.weights, run.weights, rtol=0, atol=1e-6)
 
 
 def test_every_presentation_starts_from_w_ini():
