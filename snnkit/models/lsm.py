@@ -214,7 +214,9 @@ class LiquidStateMachine(nn.Module):
         self.tau_v = check_real("tau_v", tau_v)
         self.threshold = check_real("threshold", threshold)
         self.tau_syn = check_real("tau_syn", tau_syn)
-        self.refractory = int(check_real("refractory", refractory))
+        if isinstance(refractory, bool) or not isinstance(refractory, int):
+            raise TypeError(f"refractory must be an integer number of steps, got {type(refractory).__name__}")
+        self.refractory = refractory
         self.trace_tau = check_real("trace_tau", trace_tau)
         self.trace_increment = check_real("trace_increment", trace_increment)
         for name, v in (("astro_tau", self.astro_tau), ("tau_v", self.tau_v), ("tau_syn", self.tau_syn),

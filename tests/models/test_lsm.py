@@ -187,6 +187,8 @@ def test_bad_input_gives_clear_errors():
         LiquidStateMachine(0, (4, 4, 4))
     with pytest.raises(ValueError, match="stdp"):
         LiquidStateMachine(10, (4, 4, 4), astrocyte=True, stdp=False)
+    with pytest.raises(TypeError, match="refractory"):
+        LiquidStateMachine(10, (4, 4, 4), refractory=2.5)
     lsm = LiquidStateMachine(10, (4, 4, 4))
     with pytest.raises(ValueError, match="inputs must be binary"):
         lsm(torch.full((20, 2, 10), 0.5))
