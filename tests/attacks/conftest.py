@@ -49,8 +49,12 @@ def train_victim(sg: surrogate.Surrogate, seed: int = 0, steps: int = 150) -> nn
 
 @pytest.fixture(scope="session")
 def victim() -> nn.Module:
-    torch.set_num_threads(1)
-    return train_victim(surrogate.ATan(2.0))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same victim on every machine; restored so later tests see the usual threads
+    try:
+        return train_victim(surrogate.ATan(2.0))
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

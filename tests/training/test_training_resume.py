@@ -93,13 +93,15 @@ def test_resume_twice_and_resume_finished_run(bundle, cfg, reference) -> None:
 def test_hard_kill_in_subprocess_then_resume(bundle, cfg, reference) -> None:
     """SIGKILL (no cleanup at all) in the middle of epoch 2, then resume in this process."""
     run_dir = Path(cfg.out) / cfg.name
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           # bit-identical weights need the same intra-op thread count on both sides (float sums are split by it)
+           "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.run(
         [sys.executable, str(HERE / "_kill_worker.py"), cfg.out, cfg.name, "11"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,  # generous: a loaded 2-core machine can take minutes to start torch and train
+        timeout=120,
     )
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert (run_dir / "checkpoint.pt").is_file()
