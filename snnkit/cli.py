@@ -239,7 +239,7 @@ def train_command(argv: Sequence[str] | None = None, prog: str = "snnkit train")
 
 def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from snnkit import models
-    from snnkit.training import CheckpointError, TrainConfig, resume, train
+    from snnkit.training import CheckpointError, resume, train
     from snnkit.training.config import RESUME_OVERRIDABLE, ConfigError
 
     if args.list_models:

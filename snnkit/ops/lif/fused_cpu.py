@@ -34,7 +34,6 @@ needs a wider type) and problems of one neuron (``N == 1``, where the neuron dim
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import types
