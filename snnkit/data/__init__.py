@@ -12,6 +12,12 @@ Each is registered by name in :data:`DATASETS` (``"spoken-digits"``, ``"shd"``, 
 
 :func:`loader` batches them time-first, ``x [T_max, B, ...]`` zero-padded at the end and ``y [B]``.
 
+With ``store="memory"`` or ``"disk"`` a dataset bins every recording once into a binned-frame store
+(:mod:`snnkit.data.store`) and the loader gathers whole batches from it, optionally on a device::
+
+    train = data.SSC("~/data", split="train", dt_ms=10, channel_pool=5, store="memory")
+    batches = data.loader(train, batch_size=256, shuffle=True, seed=0, device="cuda")
+
 Files are read by tonic's own readers (``tonic.datasets``); nothing is downloaded unless ``download=True``, so a
 missing file fails at once with :class:`DatasetNotFoundError` naming the path and URL. Where the files go:
 ``datasets/README.md``.
@@ -30,6 +36,7 @@ from .errors import CorruptDatasetError, DatasetNotFoundError, DownloadError
 from .loading import loader, pad_collate
 from .paths import bundled_dir
 from .registry import DATASETS, DatasetSettings, build_dataset
+from .store import STORE_MODES, FrameStore, PaddedBatch, StoreBuildError
 
 __all__ = [
     "SHD",
@@ -48,4 +55,8 @@ __all__ = [
     "DatasetNotFoundError",
     "CorruptDatasetError",
     "DownloadError",
+    "STORE_MODES",
+    "FrameStore",
+    "PaddedBatch",
+    "StoreBuildError",
 ]

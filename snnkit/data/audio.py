@@ -26,12 +26,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._checks import MAX_SPIKE_TIME_S, check_choice, check_divides, check_positive_number
+from ._checks import MAX_SPIKE_TIME_S, check_choice, check_divides, check_int, check_positive_number
 from .cache import disk_cached, fingerprint
 from .errors import CorruptDatasetError
 from .frames import count_frames, fixed_grid_bins, pool_channels
 from .paths import bundled_dir, dataset_folder
 from .readers import SHDReader, SpokenDigitsReader, SSCReader
+from .store import FrameStore, PaddedBatch, check_store_mode, iterate_samples, open_or_build
 
 __all__ = ["SpikeFrames", "SHD", "SSC", "SpokenDigits", "HSD_CHANNELS"]
 
@@ -77,7 +78,7 @@ class _SpikeAudioFrames(Dataset):
     name: str = ""
 
     def _open_local_or_download(self, root, split, prefix, make_reader, dt_ms, channel_pool, max_duration_ms,
-                                max_spike_time_s, download, cache, cache_dir) -> None:
+                                max_spike_time_s, download, cache, cache_dir, store, store_workers) -> None:
         """SHD and SSC: ``<root>/<NAME>/<prefix>_<split>.h5`` (or its archive), read by a local-first tonic reader."""
         transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms, max_spike_time_s)
         names = [f"{prefix}_{split}.h5", f"{prefix}_{split}.h5.zip", f"{prefix}_{split}.h5.gz"]
@@ -86,7 +87,9 @@ class _SpikeAudioFrames(Dataset):
             folder, split, download=download, transform=transform, max_spike_time_s=params["max_spike_time_s"]
         )
         cache_dir = Path(root).expanduser() / "cache" if cache_dir is None else cache_dir
-        self._setup(reader, split=split, cache=cache, cache_dir=cache_dir, **params)
+        self._setup(
+            reader, split=split, cache=cache, cache_dir=cache_dir, store=store, store_workers=store_workers, **params
+        )
 
     def _setup(
         self,
@@ -99,7 +102,11 @@ class _SpikeAudioFrames(Dataset):
         max_spike_time_s: float,
         cache: bool,
         cache_dir: str | os.PathLike[str] | None,
+        store: str | None = None,
+        store_workers: int = 0,
     ) -> None:
+        store = check_store_mode(store)
+        store_workers = check_int("store_workers", store_workers, minimum=0)
         self.split = split
         self.dt_ms = dt_ms
         self.channel_pool = channel_pool
@@ -116,21 +123,26 @@ class _SpikeAudioFrames(Dataset):
             self.speakers: np.ndarray = file["extra/speaker"][()].astype(np.int64)
             keys = file["extra/keys"][()]
         self.classes: list[str] = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
-        if cache:
-            if cache_dir is None:
-                raise ValueError(f"{self.name}: cache=True needs cache_dir (the bundled folder may be read-only)")
-            config = {
-                "dataset": self.name,
-                "split": split,
-                "dt_ms": dt_ms,
-                "channel_pool": channel_pool,
-                "max_duration_ms": max_duration_ms,
-                "max_spike_time_s": max_spike_time_s,
-                "source": fingerprint([self.path]),
-            }
-            self._source = disk_cached(reader, cache_dir, self.name, config)
-        else:
-            self._source = reader
+        config = {
+            "dataset": self.name,
+            "split": split,
+            "dt_ms": dt_ms,
+            "channel_pool": channel_pool,
+            "max_duration_ms": max_duration_ms,
+            "max_spike_time_s": max_spike_time_s,
+            "source": fingerprint([self.path]),
+        }
+        for wanted, option in ((cache, "cache=True"), (store is not None, f"store={store!r}")):
+            if wanted and cache_dir is None:
+                raise ValueError(f"{self.name}: {option} needs cache_dir (the bundled folder may be read-only)")
+        self._source = disk_cached(reader, cache_dir, self.name, config) if cache else reader
+        #: the binned-frame store items and batches come from (None: every item goes through tonic)
+        self.store: FrameStore | None = None
+        if store is not None:
+            assert cache_dir is not None
+            self.store = open_or_build(
+                cache_dir, self.name, config, store, lambda: iterate_samples(self, store_workers), len(self)
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -141,6 +153,8 @@ class _SpikeAudioFrames(Dataset):
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {self.name} {self.split} with {n} samples")
         index = int(index) % n
+        if self.store is not None:
+            return self.store.sample(index)
         try:
             frames, label = self._source[index]
         except CorruptDatasetError:
@@ -150,6 +164,16 @@ class _SpikeAudioFrames(Dataset):
                 raise
             raise CorruptDatasetError(f"{self.path}: cannot read sample {index}: {error}") from error
         return torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)), int(label)
+
+    def __getitems__(self, indices: list[int]) -> PaddedBatch | list[tuple[torch.Tensor, int]]:
+        """A whole batch: gathered from the store in one step when there is one, else ``[self[i] for i in ...]``.
+
+        ``torch.utils.data.DataLoader`` calls this with each batch's indices; :func:`snnkit.data.pad_collate`
+        passes a :class:`~snnkit.data.store.PaddedBatch` through and pads a list.
+        """
+        if self.store is not None:
+            return self.store.batch(indices)
+        return [self[i] for i in indices]
 
     def __repr__(self) -> str:
         return (
@@ -190,6 +214,10 @@ class SHD(_SpikeAudioFrames):
         download: let tonic download the archive when the file is missing (default False: never touch the network).
         cache: cache the frames on disk with ``tonic.DiskCachedDataset`` (default False: binning SHD is fast).
         cache_dir: cache folder (default ``<root>/cache``).
+        store: ``"memory"`` or ``"disk"``: bin every recording once into a binned-frame store in ``cache_dir``
+            (:mod:`snnkit.data.store`; rebuilt when a parameter or the file changes) and serve items and whole
+            batches from it, held in RAM or memory-mapped. Default None: every item goes through tonic.
+        store_workers: worker processes binning the recordings when the store is built (default 0).
 
     Items are ``(frames, label)``: float32 ``[T, 700 // channel_pool]`` spike counts, T varying per sample, and an
     int label. Attributes: ``labels``, ``speakers`` (arrays over samples), ``classes`` (names), ``num_classes``,
@@ -211,11 +239,13 @@ class SHD(_SpikeAudioFrames):
         download: bool = False,
         cache: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
+        store: str | None = None,
+        store_workers: int = 0,
     ):
         self._open_local_or_download(
             root, check_choice("split", split, ("train", "test")), "shd",
             lambda folder, split, **kw: SHDReader(folder, train=split == "train", **kw),
-            dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir,
+            dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir, store, store_workers,
         )
 
 
@@ -228,7 +258,8 @@ class SSC(_SpikeAudioFrames):
     Args:
         root: data root.
         split: ``"train"``, ``"valid"`` or ``"test"``.
-        dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir: as :class:`SHD`
+        dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir, store, store_workers: as
+            :class:`SHD`
             (Hammouamri et al. 2024 use the same 10 ms bins and 140 channels on SSC).
     """
 
@@ -247,11 +278,13 @@ class SSC(_SpikeAudioFrames):
         download: bool = False,
         cache: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
+        store: str | None = None,
+        store_workers: int = 0,
     ):
         self._open_local_or_download(
             root, check_choice("split", split, ("train", "valid", "test")), "ssc",
             lambda folder, split, **kw: SSCReader(folder, split=split, **kw),
-            dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir,
+            dt_ms, channel_pool, max_duration_ms, max_spike_time_s, download, cache, cache_dir, store, store_workers,
         )
 
 
@@ -267,7 +300,8 @@ class SpokenDigits(_SpikeAudioFrames):
         dt_ms, channel_pool, max_duration_ms, max_spike_time_s: as :class:`SHD`.
         root: folder holding ``spoken_digits_{split}.h5`` (default: the bundled folder).
         cache: cache frames on disk (default False); needs ``cache_dir``, since the bundled folder may be read-only.
-        cache_dir: cache folder.
+        cache_dir: cache folder (needed by ``cache`` and ``store``).
+        store, store_workers: as :class:`SHD`.
     """
 
     num_classes = SpokenDigitsReader.num_classes  # 20
@@ -284,6 +318,8 @@ class SpokenDigits(_SpikeAudioFrames):
         root: str | os.PathLike[str] | None = None,
         cache: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
+        store: str | None = None,
+        store_workers: int = 0,
     ):
         split = check_choice("split", split, ("train", "test"))
         transform, params = _frames_transform(dt_ms, channel_pool, max_duration_ms, max_spike_time_s)
@@ -291,4 +327,6 @@ class SpokenDigits(_SpikeAudioFrames):
         reader = SpokenDigitsReader(
             folder, train=split == "train", transform=transform, max_spike_time_s=params["max_spike_time_s"]
         )
-        self._setup(reader, split=split, cache=cache, cache_dir=cache_dir, **params)
+        self._setup(
+            reader, split=split, cache=cache, cache_dir=cache_dir, store=store, store_workers=store_workers, **params
+        )

@@ -28,6 +28,7 @@ from .errors import CorruptDatasetError
 from .frames import count_frames, equal_time_bins, resize_frames
 from .paths import dataset_folder
 from .readers import CIFAR10DVSReader
+from .store import FrameStore, PaddedBatch, check_store_mode, iterate_samples, open_or_build
 
 __all__ = ["DVSFrames", "CIFAR10DVS", "split_per_class"]
 
@@ -105,6 +106,11 @@ class CIFAR10DVS(Dataset):
         download: let tonic download the archive when recordings are missing (default False).
         cache: cache frames on disk (default True); the cache is shared by both splits.
         cache_dir: cache folder (default ``<root>/cache``).
+        store: ``"memory"`` or ``"disk"``: bin every recording once into a binned-frame store in ``cache_dir``
+            (:mod:`snnkit.data.store`, shared by both splits, rebuilt when a parameter or a file changes) and serve
+            items and whole batches from it, held in RAM or memory-mapped. Default None: items come from tonic
+            (through the disk cache when ``cache``).
+        store_workers: worker processes binning the recordings when the store is built (default 0).
 
     Items are ``(frames, label)``: float32 ``[time_steps, 2, size, size]`` (polarity 0 = OFF, 1 = ON) and an int.
     """
@@ -126,6 +132,8 @@ class CIFAR10DVS(Dataset):
         download: bool = False,
         cache: bool = True,
         cache_dir: str | os.PathLike[str] | None = None,
+        store: str | None = None,
+        store_workers: int = 0,
     ):
         self.split = check_choice("split", split, ("train", "test"))
         self.time_steps = check_int("time_steps", time_steps, minimum=1)
@@ -135,6 +143,8 @@ class CIFAR10DVS(Dataset):
         if split_seed is not None:
             split_seed = check_int("split_seed", split_seed, minimum=0)
         self.split_seed = split_seed
+        store = check_store_mode(store)
+        store_workers = check_int("store_workers", store_workers, minimum=0)
 
         if importlib.util.find_spec("aedat") is None:
             # tonic imports it lazily, on the first recording read, and does not declare it as a dependency
@@ -153,19 +163,24 @@ class CIFAR10DVS(Dataset):
         #: the recording file of each item
         self.files: list[str] = [self._reader.data[i] for i in self._indices]
 
-        if cache:
-            config = {
-                "dataset": "CIFAR10DVS",
-                "time_steps": self.time_steps,
-                "size": self.size,
-                "frame_mode": self.frame_mode,
-                # keyed by the full, sorted file list: both splits share the cache, a changed copy gets a new one
-                "source": fingerprint(self._reader.data, relative_to=folder),
-            }
-            cache_dir = root / "cache" if cache_dir is None else cache_dir
-            self._source = disk_cached(self._reader, cache_dir, "CIFAR10DVS", config)
-        else:
-            self._source = self._reader
+        config = {
+            "dataset": "CIFAR10DVS",
+            "time_steps": self.time_steps,
+            "size": self.size,
+            "frame_mode": self.frame_mode,
+            # keyed by the full, sorted file list: both splits share the cache, a changed copy gets a new one
+            "source": fingerprint(self._reader.data, relative_to=folder),
+        }
+        cache_dir = root / "cache" if cache_dir is None else cache_dir
+        self._source = disk_cached(self._reader, cache_dir, "CIFAR10DVS", config) if cache else self._reader
+        #: the binned-frame store of all recordings (both splits), None: items come from tonic
+        self.store: FrameStore | None = None
+        if store is not None:
+            recordings = _Recordings(self)
+            self.store = open_or_build(
+                cache_dir, "CIFAR10DVS", config, store, lambda: iterate_samples(recordings, store_workers),
+                len(recordings),
+            )
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -176,15 +191,30 @@ class CIFAR10DVS(Dataset):
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for CIFAR10DVS {self.split} with {n} samples")
         index = int(index) % n
+        if self.store is not None:
+            return self.store.sample(int(self._indices[index]))
+        return self._read(int(self._indices[index]))
+
+    def __getitems__(self, indices: list[int]) -> PaddedBatch | list[tuple[torch.Tensor, int]]:
+        """A whole batch: gathered from the store in one step when there is one, else ``[self[i] for i in ...]``."""
+        if self.store is not None:
+            n = len(self)
+            if any(not -n <= i < n for i in indices):
+                raise IndexError(f"an index of {list(indices)} is out of range for CIFAR10DVS {self.split} ({n})")
+            return self.store.batch(self._indices[np.asarray(indices, dtype=np.int64) % n])
+        return [self[i] for i in indices]
+
+    def _read(self, recording: int) -> tuple[torch.Tensor, int]:
+        """Recording number ``recording`` of the whole dataset (both splits) through tonic."""
         try:
-            frames, label = self._source[int(self._indices[index])]
+            frames, label = self._source[recording]
         except CorruptDatasetError:
             raise
         except Exception as error:
             # aedat raises RuntimeError on truncated files, tonic a bare Exception when there is no event stream
             if not isinstance(error, _READ_ERRORS) and type(error) is not Exception:
                 raise
-            raise CorruptDatasetError(f"{self.files[index]}: cannot read recording: {error}") from error
+            raise CorruptDatasetError(f"{self._reader.data[recording]}: cannot read recording: {error}") from error
         return torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)), int(label)
 
     def __repr__(self) -> str:
@@ -192,3 +222,16 @@ class CIFAR10DVS(Dataset):
             f"CIFAR10DVS(split={self.split!r}, samples={len(self)}, time_steps={self.time_steps}, size={self.size}, "
             f"frame_mode={self.frame_mode!r}, folder={str(self.folder)!r})"
         )
+
+
+class _Recordings(Dataset):
+    """Every recording of a :class:`CIFAR10DVS` (both splits) in file order, read through tonic: the store's source."""
+
+    def __init__(self, dataset: CIFAR10DVS):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset._reader.data)
+
+    def __getitem__(self, recording: int) -> tuple[torch.Tensor, int]:
+        return self.dataset._read(recording)

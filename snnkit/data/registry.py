@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from torch.utils.data import Dataset
 
@@ -43,6 +44,8 @@ class DatasetSettings:
         time_steps: audio datasets: crop every recording to its first ``time_steps`` bins of ``dt_ms`` (None: whole
             recordings); CIFAR10-DVS: frames per recording (None: the dataset's default, 10).
         size: frame side length of CIFAR10-DVS (None: the dataset's default, the full 128 pixel sensor).
+        store: ``"memory"`` or ``"disk"``: serve the frames from a binned-frame store built once under
+            ``<root>/cache`` (:mod:`snnkit.data.store`); None: every item goes through tonic.
     """
 
     root: str | os.PathLike[str] = "datasets"
@@ -50,6 +53,7 @@ class DatasetSettings:
     dt_ms: float = 10.0
     time_steps: int | None = None
     size: int | None = None
+    store: str | None = None
 
 
 DatasetFactory = Callable[[str, DatasetSettings], Dataset]
@@ -79,12 +83,14 @@ def build_dataset(name: str, split: str, settings: DatasetSettings | None = None
 def _audio(settings: DatasetSettings) -> dict[str, object]:
     # --time-steps on audio crops each recording to that many dt bins (T <= time_steps).
     crop = settings.time_steps * settings.dt_ms if settings.time_steps is not None else None
-    return {"dt_ms": settings.dt_ms, "max_duration_ms": crop}
+    return {"dt_ms": settings.dt_ms, "max_duration_ms": crop, "store": settings.store}
 
 
 @DATASETS.register("spoken-digits")
 def _spoken_digits(split: str, settings: DatasetSettings) -> SpokenDigits:
-    return SpokenDigits(split, **_audio(settings))
+    # the bundled folder may be read-only: a store goes to <root>/cache like those of the other datasets
+    cache_dir = Path(settings.root).expanduser() / "cache" if settings.store is not None else None
+    return SpokenDigits(split, cache_dir=cache_dir, **_audio(settings))
 
 
 @DATASETS.register("shd")
@@ -101,5 +107,6 @@ def _ssc(split: str, settings: DatasetSettings) -> SSC:
 def _cifar10dvs(split: str, settings: DatasetSettings) -> CIFAR10DVS:
     optional = {"time_steps": settings.time_steps, "size": settings.size}
     return CIFAR10DVS(
-        settings.root, split, download=settings.download, **{k: v for k, v in optional.items() if v is not None}
+        settings.root, split, download=settings.download, store=settings.store,
+        **{k: v for k, v in optional.items() if v is not None},
     )

@@ -39,7 +39,7 @@ __all__ = [
 SCHEDULERS = ("cosine", "none")
 #: Settings a resumed run may change (``snnkit train --resume RUN --device cpu``): they do not influence the numbers
 #: it computes.
-RESUME_OVERRIDABLE = ("device", "workers", "root", "download")
+RESUME_OVERRIDABLE = ("device", "workers", "root", "download", "store")
 #: Largest seed: seeds are non-negative 64-bit signed integers (what torch, numpy and the sampler all accept).
 SEED_MAX = 2**63 - 1
 
@@ -73,6 +73,13 @@ def _seed_range(v: int) -> bool:
 def _run_name(v: str) -> None:
     if not v or v in (".", "..") or "/" in v or "\\" in v:
         raise ValueError(f"must be a single directory name (no path separators, not '.' or '..'), got {v!r}")
+
+
+def _store_mode(v: str) -> None:
+    from snnkit.data.store import STORE_MODES
+
+    if v not in STORE_MODES:
+        raise ValueError(f"must be one of {', '.join(STORE_MODES)}, got {v!r}")
 
 
 def _non_empty(v: str) -> None:
@@ -239,6 +246,12 @@ class TrainConfig:
     )
     size: int = _opt(48, help="frame side in pixels, cifar10dvs", what="a positive integer", ok=_positive)
     dt_ms: float = _opt(10.0, help="time bin in ms, shd/ssc/spoken-digits", what="a positive number", ok=_positive)
+    store: str | None = _opt(
+        None,
+        help="serve frames from a binned-frame store under <root>/cache, held in RAM (memory) or memory-mapped "
+        "(disk); built on first use, same batches as without it (default: every sample through tonic)",
+        check=_store_mode,
+    )
     ckpt_every: int = _opt(
         20, help="also checkpoint every N batches, 0 = epoch ends only", what="an integer >= 0", ok=_non_negative
     )

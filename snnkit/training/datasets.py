@@ -37,7 +37,8 @@ def build_datasets(cfg: TrainConfig) -> DataBundle:
     from snnkit import data  # imported here so the training package itself does not need the data stack
 
     settings = data.DatasetSettings(
-        root=cfg.root, download=cfg.download, dt_ms=cfg.dt_ms, time_steps=cfg.time_steps, size=cfg.size
+        root=cfg.root, download=cfg.download, dt_ms=cfg.dt_ms, time_steps=cfg.time_steps, size=cfg.size,
+        store=cfg.store,
     )
     train = data.build_dataset(cfg.dataset, "train", settings)
     test = data.build_dataset(cfg.dataset, "test", settings)

@@ -165,6 +165,7 @@ FIELD_EXAMPLES: dict[str, tuple[list[str], object]] = {
     "time_steps": (["--time-steps", "16"], 16),
     "size": (["--size", "32"], 32),
     "dt_ms": (["--dt-ms", "5"], 5.0),
+    "store": (["--store", "memory"], "memory"),
     "ckpt_every": (["--ckpt-every", "0"], 0),
     "plot_every": (["--plot-every", "0"], 0),
     "max_train_batches": (["--max-train-batches", "3"], 3),
