@@ -1,4 +1,4 @@
-"""Measure data-loading rate (samples/s) of snnkit.data.SHD with and without the disk cache.
+"""Measure data-loading rate (samples/s) of snnkit.data.SHD: tonic, the disk cache and the binned-frame store.
 
 Without ``--root`` it writes synthetic files in SHD's HDF5 layout (700 channels, ~1 s recordings, spike counts drawn
 around ``--spikes`` per sample, float16 times as in the published files) to a temporary folder; with ``--root`` it
@@ -9,6 +9,11 @@ reads a real ``<root>/SHD/shd_<split>.h5``. Modes, each over the same samples:
 * ``cache, warm``         second pass: reading the cached frames
 * ``loader, no cache``    data.loader(batch_size, shuffle) batches, padded time-first, for each worker count
 * ``loader, cache warm``  the same reading the warm cache
+* ``store, build``        first pass with ``store=``: binning every recording into the binned-frame store
+* ``store <mode>, loader``  data.loader batches from a warm store held in RAM (memory) or memory-mapped (disk),
+  averaged over ``--store-epochs`` shuffled epochs; ``store memory, device=cpu`` asks the loader for the device
+  (the whole store resident there, batches gathered there; with ``--device cuda`` the same on a GPU)
+* ``store <mode>, gather``  the store's batch assembly alone (``dataset.store.batch(indices)``), no DataLoader
 
     python scripts/bench_data.py                             # 512 synthetic samples
     python scripts/bench_data.py --root ~/data --split test  # real SHD
@@ -70,6 +75,36 @@ def rate_loader(dataset: torch.utils.data.Dataset, batch_size: int, workers: int
     return seen / (time.perf_counter() - start)
 
 
+def rate_store_loader(
+    dataset: torch.utils.data.Dataset, batch_size: int, epochs: int, device: str | None
+) -> float:
+    loader = data.loader(dataset, batch_size=batch_size, shuffle=True, seed=0, device=device)
+    for _ in loader:  # warm-up epoch: the device copy of the store, the page cache, first-call costs
+        pass
+    start = time.perf_counter()
+    seen = 0
+    for _ in range(epochs):
+        for x, y in loader:
+            seen += y.shape[0]
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - start)
+
+
+def rate_gather(dataset: data.SHD, batch_size: int, epochs: int) -> float:
+    store = dataset.store
+    assert store is not None
+    generator = torch.Generator().manual_seed(0)
+    for batch in torch.randperm(len(store), generator=generator).split(batch_size):  # warm-up epoch
+        store.batch(batch)
+    start = time.perf_counter()
+    seen = 0
+    for _ in range(epochs):
+        for batch in torch.randperm(len(store), generator=generator).split(batch_size):
+            seen += store.batch(batch).y.shape[0]
+    return seen / (time.perf_counter() - start)
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -90,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channel-pool", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--store-epochs", type=int, default=5, help="epochs averaged for the store rows")
+    parser.add_argument("--device", default="cpu", help="device of the store's device row (cpu, cuda, ...)")
     parser.add_argument("--out", type=Path, default=Path("bench_data.json"))
     args = parser.parse_args(argv)
 
@@ -123,6 +160,17 @@ def main(argv: list[str] | None = None) -> int:
             record("loader, no cache", workers, rate_loader(plain, args.batch_size, workers))
             record("loader, cache warm", workers, rate_loader(warm, args.batch_size, workers))
 
+        start = time.perf_counter()
+        data.SHD(root, cache_dir=cache_dir, store="disk", **kwargs)
+        record("store, build", None, len(plain) / (time.perf_counter() - start))
+        for mode in ("memory", "disk"):
+            stored = data.SHD(root, cache_dir=cache_dir, store=mode, **kwargs)
+            record(f"store {mode}, loader", 0, rate_store_loader(stored, args.batch_size, args.store_epochs, None))
+            record(f"store {mode}, gather", None, rate_gather(stored, args.batch_size, args.store_epochs))
+        stored = data.SHD(root, cache_dir=cache_dir, store="memory", **kwargs)
+        rate = rate_store_loader(stored, args.batch_size, args.store_epochs, args.device)
+        record(f"store memory, device={args.device}", 0, rate)
+
         result = {
             "benchmark": "snnkit.data SHD loading rate",
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -140,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             "source": source,
             "samples": len(plain),
             "mean_frames_per_sample": float(np.mean([f.shape[0] for f in frames])),
-            "params": {"dt_ms": args.dt_ms, "channel_pool": args.channel_pool, "batch_size": args.batch_size},
+            "params": {
+                "dt_ms": args.dt_ms, "channel_pool": args.channel_pool, "batch_size": args.batch_size,
+                "store_epochs": args.store_epochs, "device": args.device,
+            },
             "rows": rows,
         }
         atomic_write_text(args.out, json.dumps(result, indent=2))

@@ -115,6 +115,9 @@ def test_both_layouts_and_wide_values(tmp_path: Path, layout: str) -> None:
         expected = data.pad_collate([(torch.from_numpy(samples[i][0]), samples[i][1]) for i in order])
         assert torch.equal(x, expected[0]) and torch.equal(y, expected[1])
         assert lengths.tolist() == [len(samples[i][0]) for i in order]
+        # the torch gather (what a store on a GPU runs) gives the same batch
+        tx, ty, tlengths = store._gather_torch(torch.tensor(order) % len(store))
+        assert torch.equal(tx.view_as(x), x) and torch.equal(ty, y) and torch.equal(tlengths, lengths)
 
 
 # ----------------------------------------------------------------------------------------------- rebuilding
