@@ -109,7 +109,7 @@ def main() -> None:
         p.error("--run attacks one existing run; --seeds trains several")
     summary = []
     for seed in seeds:
-        run, surrogate = args.run, args.surrogate
+        run, surrogate, hidden = args.run, args.surrogate, args.hidden or "256,256"
         if run is None:
             train_set = attacks.Binarised(data.SpokenDigits("train"))
             test_set = attacks.Binarised(data.SpokenDigits("test"))
@@ -127,7 +127,9 @@ def main() -> None:
             run = result.run_dir
             (Path(run) / "victim.json").write_text(json.dumps({"surrogate": surrogate, **kwargs}) + "\n")
         elif (Path(run) / "victim.json").is_file():
-            surrogate = json.loads((Path(run) / "victim.json").read_text())["surrogate"]
+            victim = json.loads((Path(run) / "victim.json").read_text())
+            surrogate = victim["surrogate"]
+            hidden = ",".join(str(h) for h in victim.get("hidden", [256, 256]))
         model, bundle = attacks.load_run(run)
         set_surrogate(model, FIXED_SURROGATES[surrogate])
         for eps in eps_list:
@@ -143,7 +145,7 @@ def main() -> None:
             print(table)
             print(f"{time.perf_counter() - start:.0f} s; saved " + ", ".join(str(v) for v in paths.values()))
             summary.append({"run": str(run), "seed": seed, "surrogate": surrogate, "batch": args.batch,
-                            "hidden": args.hidden or "256,256", "eps": eps, "clean_accuracy": table.clean_accuracy,
+                            "hidden": hidden, "eps": eps, "clean_accuracy": table.clean_accuracy,
                             "attacked": table.correct,
                             "asr": {r["attack"]: r["asr"] for r in table.rows},
                             "seconds_per_sample": {r["attack"]: r["seconds_per_sample"] for r in table.rows}})
