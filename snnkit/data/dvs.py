@@ -108,8 +108,8 @@ class CIFAR10DVS(Dataset):
         cache_dir: cache folder (default ``<root>/cache``).
         store: ``"memory"`` or ``"disk"``: bin every recording once into a binned-frame store in ``cache_dir``
             (:mod:`snnkit.data.store`, shared by both splits, rebuilt when a parameter or a file changes) and serve
-            items and whole batches from it, held in RAM or memory-mapped. Default None: items come from tonic
-            (through the disk cache when ``cache``).
+            items and whole batches from it, held in RAM or memory-mapped; it replaces the disk cache (``cache``
+            is then ignored). Default None: items come from tonic (through the disk cache when ``cache``).
         store_workers: worker processes binning the recordings when the store is built (default 0).
 
     Items are ``(frames, label)``: float32 ``[time_steps, 2, size, size]`` (polarity 0 = OFF, 1 = ON) and an int.
@@ -172,7 +172,9 @@ class CIFAR10DVS(Dataset):
             "source": fingerprint(self._reader.data, relative_to=folder),
         }
         cache_dir = root / "cache" if cache_dir is None else cache_dir
-        self._source = disk_cached(self._reader, cache_dir, "CIFAR10DVS", config) if cache else self._reader
+        # with a store, the per-recording cache would only duplicate it on disk (float32 frames, ~13 GB at 128 px)
+        use_cache = cache and store is None
+        self._source = disk_cached(self._reader, cache_dir, "CIFAR10DVS", config) if use_cache else self._reader
         #: the binned-frame store of all recordings (both splits), None: items come from tonic
         self.store: FrameStore | None = None
         if store is not None:

@@ -144,10 +144,11 @@ def test_rebuilt_exactly_when_parameters_or_source_change(shd_root: Path, format
 
 
 def test_cifar10dvs_size_change_rebuilds(cifar_root: Path) -> None:
-    kwargs = {"time_steps": 2, "cache": False, "store": "disk"}
+    kwargs = {"time_steps": 2, "store": "disk"}  # cache=True by default: the store replaces it
     a = data.CIFAR10DVS(cifar_root, "test", size=8, **kwargs)
     b = data.CIFAR10DVS(cifar_root, "test", size=4, **kwargs)
     assert a.store.path != b.store.path and a[0][0].shape == (2, 2, 8, 8) and b[0][0].shape == (2, 2, 4, 4)
+    assert not list((cifar_root / "cache").rglob("*.hdf5"))  # no per-recording cache written beside the store
 
 
 # --------------------------------------------------------------------------------------------------- safety
@@ -305,8 +306,60 @@ def test_training_on_the_store_is_bit_identical(tmp_path: Path) -> None:
 def test_loader_device_argument(tmp_path: Path) -> None:
     stored = data.SpokenDigits("test", store="memory", cache_dir=tmp_path)
     plain = data.SpokenDigits("test")
-    x, y = next(iter(data.loader(plain, 16, device="cpu")))
+    x, _ = next(iter(data.loader(plain, 16, device="cpu")))
     assert x.device.type == "cpu" and torch.equal(x, next(iter(data.loader(stored, 16)))[0])
     assert stored.store is not None and stored.store.to("cpu") is stored.store
     with pytest.raises(ValueError, match="num_workers=0"):
         data.loader(stored, 16, num_workers=1, device="meta")
+
+
+# ---------------------------------------------------------------------------------------- batch augmentations
+def test_augmentations_on_store_batches(tmp_path: Path) -> None:
+    from snnkit.data import augment
+
+    stored = data.SpokenDigits("test", store="memory", cache_dir=tmp_path)
+    x, _, lengths = stored.store.batch(range(12))
+
+    def gen(seed: int) -> torch.Generator:
+        return torch.Generator(x.device).manual_seed(seed)
+
+    # repeatable from the generator's seed, different for another seed
+    crop, crop_len = augment.random_crop(x, lengths, 20, gen(1))
+    again, _ = augment.random_crop(x, lengths, 20, gen(1))
+    assert crop.shape == (20, 12, 140) and torch.equal(crop, again)
+    assert not torch.equal(crop, augment.random_crop(x, lengths, 20, gen(2))[0])
+    for b in range(12):  # each crop is a window of the sample's own frames
+        n = int(crop_len[b])
+        assert 1 <= n <= 20
+        windows = [x[s : s + n, b] for s in range(int(lengths[b]) - n + 1)]
+        assert any(torch.equal(crop[:n, b], w) for w in windows) and not crop[n:, b].any()
+
+    jittered, jit_len = augment.time_jitter(x, lengths, 0, gen(3))
+    assert torch.equal(jittered, x) and torch.equal(jit_len, lengths)
+    jittered, jit_len = augment.time_jitter(x, lengths, 3, gen(3))
+    assert jittered.shape == x.shape and torch.equal(jittered, augment.time_jitter(x, lengths, 3, gen(3))[0])
+    for b in range(12):
+        shifts = [s for s in range(-3, 4) if torch.equal(jittered[:, b], torch.roll(x[:, b], s, 0) * _window(x, s))]
+        assert shifts, f"sample {b} is not a shifted copy"
+
+    dropped = augment.channel_dropout(x, 0.5, gen(4))
+    silenced = (dropped == 0).all(dim=0)  # [B, C]: whole channels, at every step
+    assert (silenced & (x != 0).any(dim=0)).any()  # some channels with spikes were dropped
+    assert torch.equal(dropped[:, ~silenced], x[:, ~silenced])  # the others are untouched
+    assert torch.equal(augment.channel_dropout(x, 0.0, gen(4)), x)
+
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        augment.random_crop(x, lengths, 0, gen(0))
+    with pytest.raises(ValueError, match="p must be a number in"):
+        augment.channel_dropout(x, 1.0, gen(0))
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        augment.time_jitter(x, lengths, 2, 0)
+    with pytest.raises(ValueError, match="lengths must be"):
+        augment.time_jitter(x, lengths[:3], 2, gen(0))
+
+
+def _window(x: torch.Tensor, shift: int) -> torch.Tensor:
+    """1 where a frame rolled by ``shift`` is a real shifted frame, 0 where it wrapped around."""
+    t = torch.arange(x.shape[0])
+    keep = ((t - shift) >= 0) & ((t - shift) < x.shape[0])
+    return keep.view(-1, 1).float()
