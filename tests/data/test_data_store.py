@@ -68,6 +68,7 @@ def test_ssc_store_equals_tonic(tmp_path: Path, formats) -> None:
     stored = data.SSC(tmp_path, "valid", dt_ms=4, channel_pool=2, store="disk", store_workers=2)
     assert_same_items(stored, plain)
     assert_same_batches(stored, plain, device="cpu")
+    assert_same_batches(stored, plain, num_workers=2)  # batches gathered in loader worker processes
 
 
 def test_spoken_digits_store_equals_tonic(tmp_path: Path) -> None:
