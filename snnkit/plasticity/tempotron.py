@@ -87,6 +87,18 @@ def tempotron_psp(spikes: torch.Tensor, tau: float = 15.0, tau_s: float = 3.75, 
     return _psp(s, tau, tau_s, dt)
 
 
+def pattern_spikes(spikes, weight: torch.Tensor, owner: str) -> torch.Tensor:
+    """Input patterns ``[T, B, n_inputs]`` of 0/1 spikes for a classifier whose weights end in ``n_inputs``,
+    on the weights' device, cast to their dtype."""
+    n_inputs = weight.shape[-1]
+    spikes = check_spikes("spikes", spikes, min_dim=3)
+    if spikes.dim() != 3 or spikes.shape[-1] != n_inputs:
+        raise ValueError(f"spikes must be [T, B, n_inputs={n_inputs}], got {list(spikes.shape)}")
+    if spikes.device != weight.device:
+        raise ValueError(f"spikes are on {spikes.device} but {owner} is on {weight.device}")
+    return spikes.to(weight.dtype)
+
+
 def _psp(s: torch.Tensor, tau: float, tau_s: float, dt: float) -> torch.Tensor:
     da, db = math.exp(-dt / tau), math.exp(-dt / tau_s)
     v0 = psp_norm(tau, tau_s)
@@ -144,12 +156,7 @@ class Tempotron(nn.Module):
 
     # ---- helpers -------------------------------------------------------------------------------------------------
     def _spikes(self, spikes) -> torch.Tensor:
-        spikes = check_spikes("spikes", spikes, min_dim=3)
-        if spikes.dim() != 3 or spikes.shape[-1] != self.n_inputs:
-            raise ValueError(f"spikes must be [T, B, n_inputs={self.n_inputs}], got {list(spikes.shape)}")
-        if spikes.device != self.weight.device:
-            raise ValueError(f"spikes are on {spikes.device} but the Tempotron is on {self.weight.device}")
-        return spikes.to(self.weight.dtype)
+        return pattern_spikes(spikes, self.weight, "the Tempotron")
 
     def _labels(self, y, batch: int) -> torch.Tensor:
         if not isinstance(y, torch.Tensor):

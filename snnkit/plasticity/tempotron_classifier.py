@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from ..validation import check_bool, check_positive_int, check_real
-from ._checks import check_option, check_spikes, check_time_constant
-from .tempotron import LABEL_DTYPES, _check_taus, _psp
+from ._checks import check_option, check_time_constant
+from .tempotron import LABEL_DTYPES, _check_taus, _psp, pattern_spikes
 
 __all__ = ["TEMPOTRON_RULES", "TempotronClassifier"]
 
@@ -83,12 +83,7 @@ class TempotronClassifier(nn.Module):
                 f"tau={self.tau}, tau_s={self.tau_s}, lr={self.lr}")
 
     def _spikes(self, spikes) -> torch.Tensor:
-        spikes = check_spikes("spikes", spikes, min_dim=3)
-        if spikes.dim() != 3 or spikes.shape[-1] != self.n_inputs:
-            raise ValueError(f"spikes must be [T, B, n_inputs={self.n_inputs}], got {list(spikes.shape)}")
-        if spikes.device != self.weight.device:
-            raise ValueError(f"spikes are on {spikes.device} but the classifier is on {self.weight.device}")
-        return spikes.to(self.weight.dtype)
+        return pattern_spikes(spikes, self.weight, "the classifier")
 
     def _labels(self, y, batch: int) -> torch.Tensor:
         if not isinstance(y, torch.Tensor) or y.dtype not in LABEL_DTYPES or y.dtype == torch.bool:
