@@ -131,9 +131,9 @@ def resume(
     """Continue the run in ``run_dir`` (started by :func:`train`) from its checkpoint, exactly where it stopped.
 
     The configuration comes from the checkpoint. ``overrides`` may change only settings that do not affect the
-    result (``RESUME_OVERRIDABLE`` in :mod:`snnkit.training.config`: device, workers, data root, download, frame store). A run
-    started by :func:`~snnkit.training.fit` is continued by ``fit(..., run_dir=run_dir, resume=True)`` with the same
-    model and data.
+    result (``RESUME_OVERRIDABLE`` in :mod:`snnkit.training.config`: device, workers, data root, download, frame
+    store). A run started by :func:`~snnkit.training.fit` is continued by ``fit(..., run_dir=run_dir, resume=True)``
+    with the same model and data.
 
     Raises:
         FileNotFoundError: ``run_dir`` has no checkpoint.
