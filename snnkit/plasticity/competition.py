@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..validation import check_positive_int, check_real, check_tensor
+from ..validation import check_finite, check_positive_int, check_real, check_tensor
 from ._checks import check_spikes
 from .stdp import STDP
 
@@ -44,6 +44,8 @@ def k_winners_take_all(spikes: torch.Tensor, drive: torch.Tensor, k: int) -> tor
     check_tensor("drive", drive, min_dim=2, time_first=True)
     if drive.shape != spikes.shape:
         raise ValueError(f"drive must have the shape of spikes {list(spikes.shape)}, got {list(drive.shape)}")
+    if drive.device.type == "cpu":
+        check_finite("drive", drive)  # topk ranks NaN above every number: a NaN drive would always win
     k = check_positive_int("k", k)
     n = spikes.shape[-1]
     if k >= n:

@@ -123,6 +123,8 @@ def test_bad_input():
         k_winners_take_all(spikes, torch.zeros(2, 1, 3), 1)
     with pytest.raises(ValueError, match="binary"):
         k_winners_take_all(spikes * 0.5, torch.zeros(2, 1, 4), 1)
+    with pytest.raises(ValueError, match="drive"):
+        k_winners_take_all(spikes, torch.full((2, 1, 4), float("nan")), 1)
     with pytest.raises(ValueError, match="target_rate"):
         Homeostasis(4, target_rate=1.5)
     with pytest.raises(ValueError, match="eta"):
