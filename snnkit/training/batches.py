@@ -125,6 +125,7 @@ class TrainBatches:
         seed: base seed of the order.
         world_size, rank: DDP process count and this process's rank.
         workers, pin_memory: loader settings for a dataset.
+        device: where a dataset with a frame store gathers its batches (see :func:`make_loader`).
 
     Attributes:
         kind: "dataset", "loader" or "iterable".
@@ -141,6 +142,7 @@ class TrainBatches:
         rank: int = 0,
         workers: int = 0,
         pin_memory: bool = False,
+        device: torch.device | None = None,
     ) -> None:
         self.data, self.seed = data, seed
         self.sampler: ResumableSampler | None = None
@@ -149,7 +151,7 @@ class TrainBatches:
         if _is_map_dataset(data) and not isinstance(data, DataLoader):
             self.kind = "dataset"
             self.sampler = ResumableSampler(data, world_size, rank, shuffle=True, seed=seed)
-            self.loader = make_loader(data, batch_size, self.sampler, workers, pin_memory)
+            self.loader = make_loader(data, batch_size, self.sampler, workers, pin_memory, device)
         elif shuffle is not None:
             self.kind = "loader"
             self.sampler = ResumableSampler(data.dataset, world_size, rank, shuffle=shuffle, seed=seed)
@@ -211,13 +213,14 @@ class EvalBatches:
     """The test batches of this process, in a fixed order; see the module docstring for the DDP split."""
 
     def __init__(
-        self, data: Any, batch_size: int, world_size: int = 1, rank: int = 0, workers: int = 0, pin: bool = False
+        self, data: Any, batch_size: int, world_size: int = 1, rank: int = 0, workers: int = 0, pin: bool = False,
+        device: torch.device | None = None,
     ) -> None:
         self.data, self.world_size, self.rank = data, world_size, rank
         self.loader: DataLoader | None = None
         if _is_map_dataset(data) and not isinstance(data, DataLoader):
             part = Subset(data, list(range(rank, len(data), world_size))) if world_size > 1 else data
-            self.loader = make_loader(part, batch_size, SequentialSampler(part), workers, pin)
+            self.loader = make_loader(part, batch_size, SequentialSampler(part), workers, pin, device)
         elif _recreatable(data) is not None:
             base = data.dataset
             part = Subset(base, list(range(rank, len(base), world_size))) if world_size > 1 else base

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .config import TrainConfig
@@ -52,6 +53,7 @@ def make_loader(
     sampler: Sampler[int] | None,
     workers: int,
     pin_memory: bool = False,
+    device: torch.device | None = None,
 ) -> DataLoader:
     """A loader yielding time-first batches ``x [T, B, ...]`` (zero-padded to the longest sample), ``y [B]``.
 
@@ -59,11 +61,17 @@ def make_loader(
     its own (``loader.generator``): without one, creating each iterator would draw the worker base seed from the
     global torch RNG, which a resumed run would do at a different point. The loop re-seeds that generator at
     every epoch start.
+
+    A dataset opened with a frame store (``store=``, :mod:`snnkit.data.store`) and loaded without worker processes
+    is moved to ``device`` once, so every batch is gathered there (no per-batch host-to-device copy); otherwise
+    ``device`` is unused and the loop moves each batch.
     """
     from snnkit import data
 
     kwargs: dict[str, Any] = {"sampler": sampler}
-    if pin_memory:
+    if device is not None and workers == 0 and getattr(dataset, "store", None) is not None:
+        kwargs["device"] = device
+    elif pin_memory:
         kwargs["pin_memory"] = True
     # shuffle=False: the order comes from the sampler (DataLoader forbids shuffle together with a sampler).
     return data.loader(dataset, batch_size, False, seed=0, num_workers=workers, **kwargs)

@@ -318,11 +318,12 @@ class Trainer:
 
         # ---- data (checked before the model moves or any RNG is touched)
         pin = self.device.type == "cuda"
-        self.train_batches = TrainBatches(train_data, batch_size, seed, info.world_size, info.rank, workers, pin)
+        self.train_batches = TrainBatches(train_data, batch_size, seed, info.world_size, info.rank, workers, pin,
+                                          self.device)
         if self.train_batches.length == 0:
             raise ValueError("train_data is empty (no batches)")
         self.test_batches = (
-            EvalBatches(test_data, batch_size, info.world_size, info.rank, workers, pin)
+            EvalBatches(test_data, batch_size, info.world_size, info.rank, workers, pin, self.device)
             if test_data is not None
             else None
         )

@@ -364,3 +364,21 @@ def _window(x: torch.Tensor, shift: int) -> torch.Tensor:
     t = torch.arange(x.shape[0])
     keep = ((t - shift) >= 0) & ((t - shift) < x.shape[0])
     return keep.view(-1, 1).float()
+
+
+def test_training_loader_gathers_a_stored_dataset_on_the_run_device(tmp_path: Path) -> None:
+    """The loop hands its device to a stored dataset's loader (workers=0), so batches are gathered where the model
+    is; other datasets, and stored ones behind worker processes, keep the per-batch copy of the loop."""
+    from snnkit.training.batches import EvalBatches, TrainBatches
+
+    cpu = torch.device("cpu")
+    stored = data.SpokenDigits("test", store="memory", cache_dir=tmp_path)
+    plain = data.SpokenDigits("test")
+    on_device = TrainBatches(stored, 16, seed=0, device=cpu).loader.dataset
+    assert on_device is not stored and on_device.store.device == cpu  # a copy, its store moved there (a no-op here)
+    assert EvalBatches(stored, 16, device=cpu).loader.dataset is not stored
+    assert TrainBatches(plain, 16, seed=0, device=cpu).loader.dataset is plain
+    assert TrainBatches(stored, 16, seed=0, workers=1, device=cpu).loader.dataset is stored
+    x, y = next(iter(TrainBatches(stored, 16, seed=0, device=cpu).loader))
+    x_ref, y_ref = next(iter(TrainBatches(plain, 16, seed=0, device=cpu).loader))
+    assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
