@@ -1,0 +1,1 @@
+"""``wkv``: the RWKV weighted-key-value recurrence; see the module files."""
