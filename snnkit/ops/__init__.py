@@ -3,5 +3,6 @@ CPU path, the Triton launchers (kernels in ``triton_kernels/<op>.py``), the cust
 validated public function in the folder's ``__init__.py``. See ``docs/architecture.md``."""
 
 from .lif import BACKENDS, CHECKS, STORAGES, LIFConfig, lif_multistep
+from .wkv import wkv
 
-__all__ = ["lif_multistep", "LIFConfig", "BACKENDS", "STORAGES", "CHECKS"]
+__all__ = ["lif_multistep", "wkv", "LIFConfig", "BACKENDS", "STORAGES", "CHECKS"]

@@ -1,0 +1,70 @@
+"""The WKV op's ``torch.autograd.Function``: one autograd node for the whole sequence.
+
+The forward is one scan (the Triton kernel on CUDA, ``cpu.py`` otherwise) and the backward one reverse scan with
+the hand-derived gradients of ``cpu.py``'s docstring. What is saved differs by path:
+
+- PyTorch path: the state before every token, ``[T, 3, B, C]`` in the accumulation dtype, so the backward does not
+  rerun the forward (CPU memory is cheap next to CPU time);
+- Triton path: nothing but the inputs and the final ``o``; the backward kernel reruns the forward scan into a
+  temporary buffer and consumes it in reverse, so no per-token state lives between the forward and the backward of
+  a model (the memory of the reference CUDA kernel, without its compile-time bound on T).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from . import cpu
+
+__all__ = ["WKVFunction", "acc_dtype"]
+
+
+def acc_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """float64 when any input is float64 (the PyTorch path only), else float32."""
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+class WKVFunction(torch.autograd.Function):
+    """``apply(w, u, k, v, state, use_triton) -> (y, new_state)``; ``state`` may be None (the empty state)."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                state: Optional[torch.Tensor], use_triton: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        acc = acc_dtype(w, u, k, v)
+        has_state = state is not None
+        state0 = state.to(acc).contiguous() if has_state else cpu.initial_state(k, acc)
+        save = any(ctx.needs_input_grad[:5])
+        k, v = k.contiguous(), v.contiguous()
+        if use_triton:
+            from .launch import triton_forward
+
+            y, new_state = triton_forward(w, u, k, v, state0 if has_state else None)
+            saved = None
+        else:
+            y, new_state, saved = cpu.wkv_forward(w, u, k, v, state0, save)
+            y = y.to(v.dtype)
+        ctx.use_triton = use_triton
+        ctx.has_state = has_state
+        ctx.dtypes = (w.dtype, u.dtype, k.dtype, v.dtype, state.dtype if has_state else acc)
+        if save:
+            if use_triton:
+                ctx.save_for_backward(w, u, k, v, state0 if has_state else None, new_state[2].clone())
+            else:
+                ctx.save_for_backward(w, u, k, v, saved, new_state[2].clone())
+        return y, new_state
+
+    @staticmethod
+    def backward(ctx, grad_y: Optional[torch.Tensor], grad_state: Optional[torch.Tensor]):
+        w, u, k, v, extra, o_last = ctx.saved_tensors
+        grad_y = None if grad_y is None else grad_y.contiguous()
+        grad_state = None if grad_state is None else grad_state.contiguous()
+        if ctx.use_triton:
+            from .launch import triton_backward
+
+            gw, gu, gk, gv, gs = triton_backward(w, u, k, v, extra, o_last, grad_y, grad_state)
+        else:
+            gw, gu, gk, gv, gs = cpu.wkv_backward(w, u, k, v, extra, o_last, grad_y, grad_state)
+        wd, ud, kd, vd, sd = ctx.dtypes
+        return (gw.to(wd), gu.to(ud), gk.to(kd), gv.to(vd), gs.to(sd) if ctx.has_state else None, None)
