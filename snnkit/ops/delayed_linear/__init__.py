@@ -1,1 +1,108 @@
-"""``delayed_linear``: a linear layer with one learnable delay per synapse (DCLS); see the module files."""
+"""``delayed_linear``: a linear layer with one learnable delay per synapse (DCLS, Hammouamri et al. ICLR 2024).
+
+Everything about the op is in this folder (the layout of ``snnkit/ops/lif/``):
+
+- ``naive.py``: the readable oracle, the dense ``max_delay``-wide kernel convolved with autograd doing the backward;
+- this file: the validated public function.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+
+from ...validation import FLOAT_DTYPES, check_finite, check_positive_int, check_real, check_tensor
+from .naive import delayed_linear_naive
+
+__all__ = ["delayed_linear", "delayed_linear_naive", "BACKENDS"]
+
+BACKENDS = ("auto", "triton", "torch")
+
+
+def _interpreting() -> bool:
+    # Triton's own switch for its CPU interpreter (how the tests run the kernels without a GPU).
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def _resolve_backend(backend: str, x: torch.Tensor) -> bool:
+    """True when the Triton kernels run this call (the rules of ``lif_multistep``'s ``backend``)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        return False
+    if backend == "auto":
+        return x.is_cuda and x.dtype != torch.float64
+    if x.dtype == torch.float64:
+        raise ValueError("backend='triton' supports float16, bfloat16 and float32 inputs; use backend='torch' for "
+                         "float64")
+    if not x.is_cuda and not _interpreting():
+        raise ValueError(f"backend='triton' needs a CUDA tensor (x is on {x.device}); set TRITON_INTERPRET=1 to run "
+                         "the kernels on CPU through Triton's interpreter, or use backend='torch'")
+    return True
+
+
+def _check_inputs(x, weight, positions, max_delay, sigma) -> tuple[int, Optional[float]]:
+    max_delay = check_positive_int("max_delay", max_delay)
+    check_tensor("x", x, min_dim=3, time_first=True)
+    if x.dim() != 3:
+        raise ValueError(f"x must be time-first [T, B, C_in] (3 dims), got shape {tuple(x.shape)}")
+    check_tensor("weight", weight)
+    if weight.dim() != 2:
+        raise ValueError(f"weight must be [C_out, C_in] (2 dims), got shape {tuple(weight.shape)}")
+    check_tensor("positions", positions)
+    if tuple(positions.shape) != tuple(weight.shape):
+        raise ValueError(f"positions must have weight's shape {tuple(weight.shape)} (one delay per synapse), got "
+                         f"{tuple(positions.shape)}")
+    if x.shape[2] != weight.shape[1]:
+        raise ValueError(f"x has {x.shape[2]} input features (x.shape[2]) but weight expects C_in = {weight.shape[1]}")
+    for name, t in (("weight", weight), ("positions", positions)):
+        if t.device != x.device:
+            raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
+    if sigma is not None:
+        sigma = check_real("sigma", sigma)
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0 (the Gaussian width in steps) or None for integer delays, got {sigma}")
+    for name, t in (("x", x), ("positions", positions)):
+        if t.device.type == "cpu" and not torch.compiler.is_compiling():
+            check_finite(name, t)
+        else:
+            torch._assert_async(torch.isfinite(t).all(), f"{name} contains NaN or inf")
+    return max_delay, sigma
+
+
+def delayed_linear(x: torch.Tensor, weight: torch.Tensor, positions: torch.Tensor, max_delay: int,
+                   sigma: Optional[float] = None, *, backend: str = "auto") -> torch.Tensor:
+    """A linear map with one learnable delay per synapse, time first: ``x [T, B, C_in]`` -> ``[T, B, C_out]``.
+
+    Training (``sigma > 0``), the Gaussian interpolation of Hammouamri et al. (ICLR 2024, DCLS)::
+
+        out[t, b, j] = sum_i w_ji sum_{k=0}^{D-1} g_ji(k) x[t - k, b, i],   D = max_delay
+        g_ji(k) = exp(-((k - p_ji) / sigma)^2 / 2) / Z_ji,   Z_ji normalising over the D taps k = 0 .. D-1
+
+    Inference (``sigma=None``): exact integer delays ``d_ji = round(p_ji)`` (half to even, clamped into
+    [0, D-1]), ``out[t, b, j] = sum_i w_ji x[t - d_ji, b, i]``; the positions get no gradient.
+
+    Causal: ``x`` before ``t = 0`` is zero. The tail: contributions that would arrive after the last input step
+    (``t + d > T - 1``) are dropped, so the output has the input's length T. To keep them, pad the input with
+    ``max_delay - 1`` zero steps at the end (``torch.nn.functional.pad(x, (0, 0, 0, 0, 0, max_delay - 1))``).
+
+    Args:
+        x: input ``[T, B, C_in]``, float16/bfloat16/float32 (float64 on the torch backend), finite.
+        weight: ``[C_out, C_in]`` synaptic weights.
+        positions: ``[C_out, C_in]`` real-valued delays in time steps, finite; the layer
+            (:class:`snnkit.layers.DelayedLinear`) keeps them in [0, max_delay - 1].
+        max_delay: number of taps D >= 1 (delays 0 .. D-1).
+        sigma: Gaussian width in steps (> 0) for training, or None for integer delays.
+        backend: "auto" (Triton for CUDA tensors, else the torch path), "triton" (CUDA tensors, or CPU ones under
+            ``TRITON_INTERPRET=1``) or "torch".
+
+    Returns:
+        ``[T, B, C_out]`` in ``x.dtype``.
+    """
+    max_delay, sigma = _check_inputs(x, weight, positions, max_delay, sigma)
+    use_triton = _resolve_backend(backend, x)
+    if use_triton:
+        raise NotImplementedError("backend='triton' for delayed_linear is not available yet; use backend='torch'")
+    return delayed_linear_naive(x, weight, positions, max_delay, sigma)
