@@ -37,6 +37,7 @@ from .loading import loader, pad_collate
 from .paths import bundled_dir
 from .registry import DATASETS, DatasetSettings, build_dataset
 from .store import STORE_MODES, FrameStore, PaddedBatch, StoreBuildError
+from .text import ByteTokenizer, CharTokenizer, FileTokenizer, LMWindows, default_corpus, read_corpus
 
 __all__ = [
     "SHD",
@@ -59,4 +60,10 @@ __all__ = [
     "FrameStore",
     "PaddedBatch",
     "StoreBuildError",
+    "ByteTokenizer",
+    "CharTokenizer",
+    "FileTokenizer",
+    "LMWindows",
+    "default_corpus",
+    "read_corpus",
 ]

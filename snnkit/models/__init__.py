@@ -11,13 +11,15 @@ Registered names (see :func:`available`):
 
 Not in the registry (it is not trained by backprop and returns spike counts, not logits):
 :class:`LiquidStateMachine`, the liquid state machine with astrocyte-modulated STDP (NALSM; Ivanov & Michmizos 2021),
-and its linear :class:`Readout`.
+and its linear :class:`Readout`; :class:`SpikeGPT`, the spiking RWKV language model (token ids ``[B, T]`` -> logits
+``[B, T, vocab]``, trained with ``snnkit train-lm``) and its sampler :func:`generate`.
 """
 
 from .lsm import LiquidStateMachine, Readout, branching_factor, normalise_rates
 from .mlp import SpikingMLP
 from .registry import MODELS, available, build, register
+from .spikegpt import SpikeGPT, generate
 from .vgg import DEFAULT_CFG, SpikingVGG
 
 __all__ = ["MODELS", "build", "available", "register", "SpikingMLP", "SpikingVGG", "DEFAULT_CFG",
-           "LiquidStateMachine", "Readout", "branching_factor", "normalise_rates"]
+           "LiquidStateMachine", "Readout", "branching_factor", "normalise_rates", "SpikeGPT", "generate"]

@@ -25,6 +25,7 @@ from .callbacks import Callback
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import DATASETS, TrainConfig
 from .datasets import DataBundle, build_datasets
+from .lm import BitsPerToken, LMConfig, lm_cross_entropy, resume_lm, train_lm
 from .loop import Trainer, TrainResult, fit
 from .losses import LOSSES, get_loss, predict, rate_cross_entropy
 from .methods import BPTT, METHODS, StepContext, StepOutput, TrainingMethod, get_method
@@ -70,4 +71,9 @@ __all__ = [
     "ResumableSampler",
     "TrainBatches",
     "EvalBatches",
+    "LMConfig",
+    "train_lm",
+    "resume_lm",
+    "lm_cross_entropy",
+    "BitsPerToken",
 ]
