@@ -240,6 +240,10 @@ class Trainer:
         info: distributed context from :func:`snnkit.training.distributed.setup` (default: one process).
         model_name: saved in checkpoints and checked on resume (default: the model's class name).
         config: a JSON-able description saved in checkpoints (``train`` stores its ``TrainConfig`` there).
+        recipe: ``recipe(model, epochs, steps_per_epoch) -> TrainingRecipe | None``, called once the batches per
+            epoch are known (:mod:`snnkit.training.recipes`); a recipe replaces ``optimizer``, ``scheduler``,
+            ``scheduler_interval``, ``loss`` and ``metrics``, and its callbacks run before ``callbacks``.
+            ``from_config`` passes the model's own recipe.
     """
 
     def __init__(
@@ -273,6 +277,7 @@ class Trainer:
         info: D.DistInfo | None = None,
         model_name: str | None = None,
         config: dict[str, Any] | None = None,
+        recipe: Callable[[nn.Module, int, int | None], Any] | None = None,
     ) -> None:
         # ---- arguments, all checked before anything is built
         if not isinstance(model, nn.Module):
@@ -343,6 +348,17 @@ class Trainer:
             self.net: nn.Module = D.wrap_ddp(self.model, ids)
         else:
             self.net = self.model
+        if recipe is not None:
+            made = recipe(self.model, self.epochs, self.steps_per_epoch)
+            if made is not None:
+                optimizer, scheduler = made.optimizer, made.scheduler
+                if made.scheduler_interval not in ("step", "epoch"):
+                    raise ValueError(f"recipe: scheduler_interval must be 'step' or 'epoch', got "
+                                     f"{made.scheduler_interval!r}")
+                self.scheduler_interval = scheduler_interval = made.scheduler_interval
+                self.loss_fn = get_loss(made.loss)
+                self.metrics = get_metrics(made.metrics)
+                self.callbacks = [*as_callbacks(made.callbacks), *self.callbacks]
         self.optimizers = _build_optimizers(optimizer, self.model, lr, weight_decay)
         self.schedulers = _build_schedulers(
             scheduler, self.optimizers, self.epochs, self.steps_per_epoch, scheduler_interval
@@ -410,6 +426,7 @@ class Trainer:
             info=info,
             model_name=name,
             config=cfg.to_dict(),
+            recipe=_config_recipe(cfg, progress and (info is None or info.is_main)),
         )
 
     # ---------------------------------------------------------------- paths
@@ -767,6 +784,27 @@ class Trainer:
         if isinstance(y, torch.Tensor) and y.dim() == 1 and isinstance(out, torch.Tensor) and out.dim() in (2, 3):
             title += f": label {int(y[0])}, predicted {int(predict(out)[0])}"
         plot_raster(layers, path, title=title)
+
+
+def _config_recipe(cfg: Any, note: bool) -> Callable[[nn.Module, int, int | None], Any]:
+    """The recipe hook of a config run: the model's own recipe (its ``training_recipe``), given the user's
+    ``lr`` / ``weight_decay`` only where they differ from the config's defaults (otherwise the recipe's own)."""
+    from dataclasses import fields
+
+    from .recipes import model_recipe
+
+    defaults = {f.name: f.default for f in fields(cfg)}
+    lr = cfg.lr if cfg.lr != defaults["lr"] else None
+    weight_decay = cfg.weight_decay if cfg.weight_decay != defaults["weight_decay"] else None
+
+    def hook(model: nn.Module, epochs: int, steps_per_epoch: int | None) -> Any:
+        made = model_recipe(model, epochs, steps_per_epoch, lr=lr, weight_decay=weight_decay)
+        if made is not None and note:
+            tqdm.write(f"note: {cfg.resolved_model()} trains with its recipe {model.training_recipe!r} (its own "
+                       "optimisers, schedules, loss and metrics; --scheduler is not used)")
+        return made
+
+    return hook
 
 
 def fit(

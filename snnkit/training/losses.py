@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from snnkit.registry import Registry
 
-__all__ = ["time_mean", "rate_cross_entropy", "predict", "LOSSES", "LossFn", "get_loss"]
+__all__ = ["time_mean", "rate_cross_entropy", "predict", "softmax_sum", "softmax_sum_cross_entropy",
+           "predict_softmax_sum", "LOSSES", "LossFn", "get_loss"]
 
 #: ``loss(logits, target) -> scalar tensor``, the mean over the batch.
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -58,6 +59,46 @@ def predict(out: torch.Tensor) -> torch.Tensor:
     return time_mean(out).argmax(-1)
 
 
+def _check_target(name: str, target: torch.Tensor, batch: int, out: torch.Tensor) -> None:
+    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.is_complex() \
+            or target.dtype == torch.bool:
+        what = target.dtype if isinstance(target, torch.Tensor) else type(target).__name__
+        raise TypeError(f"{name}: target must be an integer tensor of class indices [B], got {what}")
+    if target.shape != (batch,):
+        raise ValueError(f"{name}: target must have shape [B] = [{batch}] (class indices), got "
+                         f"{list(target.shape)}; outputs are {list(out.shape)}")
+
+
+def softmax_sum(out: torch.Tensor) -> torch.Tensor:
+    """``m = sum_t softmax(v_t)`` over the classes, ``[T, B, K] -> [B, K]`` (in float32 for half inputs).
+
+    Each step votes with a probability vector, so a step's vote is bounded whatever the membrane's scale
+    (Hammouamri et al. ICLR 2024, the readout of the delay SNN).
+    """
+    if out.dim() != 3:
+        raise ValueError(f"softmax-sum: expected membrane potentials [T, B, K], got shape {tuple(out.shape)}")
+    if out.dtype in (torch.float16, torch.bfloat16):
+        out = out.float()
+    return out.softmax(-1).sum(0)
+
+
+def softmax_sum_cross_entropy(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``CE(m, y)`` with ``m = sum_t softmax(v_t)`` taken as the logits (mean over the batch).
+
+    The loss of Hammouamri et al. (ICLR 2024; their ``loss='sum'``: ``CrossEntropyLoss`` applied to the summed
+    per-step softmax), so ``log_softmax`` is applied to ``m`` once more. ``out``: the readout membrane
+    ``[T, B, K]``; ``target``: class indices ``[B]``.
+    """
+    m = softmax_sum(out)
+    _check_target("softmax-sum-ce", target, m.shape[0], out)
+    return F.cross_entropy(m, target)
+
+
+def predict_softmax_sum(out: torch.Tensor) -> torch.Tensor:
+    """Class index per sample consistent with :func:`softmax_sum_cross_entropy`: ``argmax_k sum_t softmax(v_t)_k``."""
+    return softmax_sum(out).argmax(-1)
+
+
 #: Loss name -> factory of the loss function.
 LOSSES: Registry[Callable[[], LossFn]] = Registry("loss")
 
@@ -65,6 +106,11 @@ LOSSES: Registry[Callable[[], LossFn]] = Registry("loss")
 @LOSSES.register("rate-ce")
 def _rate_ce() -> LossFn:
     return rate_cross_entropy
+
+
+@LOSSES.register("softmax-sum-ce")
+def _softmax_sum_ce() -> LossFn:
+    return softmax_sum_cross_entropy
 
 
 def get_loss(loss: str | LossFn) -> LossFn:
