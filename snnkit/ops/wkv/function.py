@@ -5,7 +5,7 @@ the hand-derived gradients of ``cpu.py``'s docstring. What is saved differs by p
 
 - PyTorch path: the state before every token, ``[T, 3, B, C]`` in the accumulation dtype, so the backward does not
   rerun the forward (CPU memory is cheap next to CPU time);
-- Triton path: nothing but the inputs and the final ``o``; the backward kernel reruns the forward scan into a
+- Triton path: nothing but the inputs (and the initial state); the backward kernel reruns the forward scan into a
   temporary buffer and consumes it in reverse, so no per-token state lives between the forward and the backward of
   a model (the memory of the reference CUDA kernel, without its compile-time bound on T).
 """
@@ -34,15 +34,17 @@ class WKVFunction(torch.autograd.Function):
                 state: Optional[torch.Tensor], use_triton: bool) -> tuple[torch.Tensor, torch.Tensor]:
         acc = acc_dtype(w, u, k, v)
         has_state = state is not None
-        state0 = state.to(acc).contiguous() if has_state else cpu.initial_state(k, acc)
         save = any(ctx.needs_input_grad[:5])
+        ctx.set_materialize_grads(False)  # an output without a gradient arrives as None: the kernels skip it
         k, v = k.contiguous(), v.contiguous()
         if use_triton:
             from .launch import triton_forward
 
-            y, new_state = triton_forward(w, u, k, v, state0 if has_state else None)
+            state0 = state.contiguous() if has_state else None
+            y, new_state = triton_forward(w, u, k, v, state0)
             saved = None
         else:
+            state0 = state.to(acc).contiguous() if has_state else cpu.initial_state(k, acc)
             y, new_state, saved = cpu.wkv_forward(w, u, k, v, state0, save)
             y = y.to(v.dtype)
         ctx.use_triton = use_triton
@@ -50,7 +52,7 @@ class WKVFunction(torch.autograd.Function):
         ctx.dtypes = (w.dtype, u.dtype, k.dtype, v.dtype, state.dtype if has_state else acc)
         if save:
             if use_triton:
-                ctx.save_for_backward(w, u, k, v, state0 if has_state else None, new_state[2].clone())
+                ctx.save_for_backward(w, u, k, v, state0, None)
             else:
                 ctx.save_for_backward(w, u, k, v, saved, new_state[2].clone())
         return y, new_state
@@ -63,7 +65,7 @@ class WKVFunction(torch.autograd.Function):
         if ctx.use_triton:
             from .launch import triton_backward
 
-            gw, gu, gk, gv, gs = triton_backward(w, u, k, v, extra, o_last, grad_y, grad_state)
+            gw, gu, gk, gv, gs = triton_backward(w, u, k, v, extra, grad_y, grad_state)
         else:
             gw, gu, gk, gv, gs = cpu.wkv_backward(w, u, k, v, extra, o_last, grad_y, grad_state)
         wd, ud, kd, vd, sd = ctx.dtypes

@@ -1,0 +1,68 @@
+"""Triton launchers of the WKV op: allocate outputs, pick the constexpr flags, launch ``snnkit.kernels.wkv``.
+
+No autograd and no validation here (``function.py`` and ``__init__.py`` do those), and no host synchronisation.
+One program per (batch element, ``BLOCK_C`` channels) with one warp: the scan is sequential in T, so the B x C
+lanes are all the parallelism there is, and small programs spread them over every SM (B = 8, C = 768 gives 192
+programs of 32 lanes).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+__all__ = ["triton_forward", "triton_backward", "kernels", "BLOCK_C", "NUM_WARPS"]
+
+BLOCK_C = 32
+NUM_WARPS = 1
+
+
+def kernels():
+    """``snnkit.kernels.wkv``, imported on first use so that ``import snnkit`` never imports triton."""
+    try:
+        from ...kernels import wkv as wkv_kernels
+    except ImportError as e:  # pragma: no cover - triton is a dependency on Linux
+        raise RuntimeError(f"backend='triton' needs the triton package ({e}); use backend='torch'") from e
+    return wkv_kernels
+
+
+def triton_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                   state: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(y [T, B, C] in v.dtype, new state [3, B, C] float32)``; ``k, v`` contiguous, ``state`` float32 or None."""
+    kern = kernels()
+    T, B, C = k.shape
+    y = torch.empty_like(v)
+    new_state = torch.empty((3, B, C), dtype=torch.float32, device=k.device)
+    kern.wkv_forward_kernel[kern.grid(B, C, BLOCK_C)](
+        w.contiguous(), u.contiguous(), k, v, y, state if state is not None else new_state, new_state,
+        T, B * C, C, HAS_STATE=state is not None, BLOCK_C=BLOCK_C, num_warps=NUM_WARPS,
+    )
+    return y, new_state
+
+
+def triton_backward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    state: Optional[torch.Tensor], grad_y: Optional[torch.Tensor],
+                    grad_state: Optional[torch.Tensor]
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(dL/dw [C], dL/du [C] float32, dL/dk, dL/dv [T, B, C] in k's / v's dtype, dL/dstate_0 [3, B, C] float32)``.
+
+    Reruns the forward scan into a float32 scratch buffer of ``12 T B C`` bytes, freed on return.
+    """
+    kern = kernels()
+    T, B, C = k.shape
+    dev = k.device
+    scratch = torch.empty((T, 3, B, C), dtype=torch.float32, device=dev)
+    gk = torch.empty_like(k)
+    gv = torch.empty_like(v)
+    gw = torch.empty((B, C), dtype=torch.float32, device=dev)
+    gu = torch.empty((B, C), dtype=torch.float32, device=dev)
+    gs0 = torch.empty((3, B, C), dtype=torch.float32, device=dev)
+    kern.wkv_backward_kernel[kern.grid(B, C, BLOCK_C)](
+        w.contiguous(), u.contiguous(), k, v, grad_y if grad_y is not None else k,
+        state if state is not None else gs0, grad_state if grad_state is not None else gs0, scratch,
+        gk, gv, gw, gu, gs0, T, B * C, C,
+        HAS_STATE=state is not None, HAS_GY=grad_y is not None, HAS_GS=grad_state is not None, BLOCK_C=BLOCK_C,
+        num_warps=NUM_WARPS,
+    )
+    return gw.sum(0), gu.sum(0), gk, gv, gs0

@@ -1,0 +1,211 @@
+"""Fused WKV kernels (RWKV-4 / SpikeGPT): one program per (batch element, block of channels), a loop over T.
+
+The recurrence is sequential in T and independent across the B x C lanes, so each lane keeps its state in registers
+and walks the whole sequence: every input is read once per scan and every output written once, and T has no
+compile-time bound (the reference CUDA kernel keeps per-thread arrays of length T_max). Layout: ``k, v, y [T, B, C]``
+contiguous, ``w, u [C]``, states ``[3, B, C]`` as ``(p, q, o)``.
+
+- ``wkv_forward_kernel``: the stable forward of ``snnkit/ops/wkv/naive.py``;
+- ``wkv_backward_kernel``: reruns the forward scan, writing the state before every token into a float32 scratch
+  buffer ``[T, 3, B, C]``, then walks back over it with the shifted reverse recurrence of
+  ``snnkit/ops/wkv/cpu.py`` (its docstring derives the equations and shows every ``exp`` argument is <= 0), writing
+  ``dk, dv``, per-lane partial sums of ``dw, du`` ``[B, C]`` and the gradient of the initial ``(p, q)``.
+
+Each loop loads the next token's inputs before computing the current one: the scan is latency-bound (B x C lanes
+are a few warps per SM), and the prefetch overlaps one memory round trip with the arithmetic. Pointers advance by
+``B * C`` per token, so ``T x B x C`` beyond 2^31 never overflows int32 offsets. No autograd here:
+``snnkit/ops/wkv/launch.py`` launches them. Written for triton >= 3.2.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+# Globals read inside @triton.jit must be tl.constexpr instances (a compiled kernel rejects plain globals).
+O_INIT = tl.constexpr(-1e38)  # the empty state's max exponent; the value of snnkit.ops.wkv.naive.O_INIT
+
+
+@triton.jit
+def wkv_forward_kernel(
+    w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, s0_ptr, s_out_ptr,
+    T, BC, C,
+    HAS_STATE: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    pid_b = tl.program_id(0)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = offs_c < C
+    lane = pid_b.to(tl.int64) * C + offs_c
+    w = tl.load(w_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
+    u = tl.load(u_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
+    if HAS_STATE:
+        p = tl.load(s0_ptr + lane, mask=mask, other=0.0).to(tl.float32)
+        q = tl.load(s0_ptr + BC + lane, mask=mask, other=0.0).to(tl.float32)
+        o = tl.load(s0_ptr + 2 * BC + lane, mask=mask, other=0.0).to(tl.float32)
+    else:
+        p = tl.zeros([BLOCK_C], dtype=tl.float32)
+        q = tl.zeros([BLOCK_C], dtype=tl.float32)
+        o = tl.zeros([BLOCK_C], dtype=tl.float32) + O_INIT
+    k_ptrs = k_ptr + lane
+    v_ptrs = v_ptr + lane
+    y_ptrs = y_ptr + lane
+    kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
+    vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
+    for t in range(T):
+        k_ptrs += BC
+        v_ptrs += BC
+        more = mask & (offs_c * 0 + t + 1 < T)
+        k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
+        v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
+        uk = u + kt
+        m = tl.maximum(o, uk)
+        a = tl.exp(o - m)
+        b = tl.exp(uk - m)
+        tl.store(y_ptrs, ((a * p + b * vt) / (a * q + b)).to(y_ptr.dtype.element_ty), mask=mask)
+        wo = w + o
+        n = tl.maximum(wo, kt)
+        a = tl.exp(wo - n)
+        b = tl.exp(kt - n)
+        p = a * p + b * vt
+        q = a * q + b
+        o = n
+        y_ptrs += BC
+        kt = k_next
+        vt = v_next
+    tl.store(s_out_ptr + lane, p, mask=mask)
+    tl.store(s_out_ptr + BC + lane, q, mask=mask)
+    tl.store(s_out_ptr + 2 * BC + lane, o, mask=mask)
+
+
+@triton.jit
+def wkv_backward_kernel(
+    w_ptr, u_ptr, k_ptr, v_ptr, gy_ptr, s0_ptr, gs_ptr, scratch_ptr,
+    gk_ptr, gv_ptr, gw_ptr, gu_ptr, gs0_ptr,
+    T, BC, C,
+    HAS_STATE: tl.constexpr, HAS_GY: tl.constexpr, HAS_GS: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    pid_b = tl.program_id(0)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = offs_c < C
+    lane = pid_b.to(tl.int64) * C + offs_c
+    w = tl.load(w_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
+    u = tl.load(u_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
+    if HAS_STATE:
+        p = tl.load(s0_ptr + lane, mask=mask, other=0.0).to(tl.float32)
+        q = tl.load(s0_ptr + BC + lane, mask=mask, other=0.0).to(tl.float32)
+        o = tl.load(s0_ptr + 2 * BC + lane, mask=mask, other=0.0).to(tl.float32)
+    else:
+        p = tl.zeros([BLOCK_C], dtype=tl.float32)
+        q = tl.zeros([BLOCK_C], dtype=tl.float32)
+        o = tl.zeros([BLOCK_C], dtype=tl.float32) + O_INIT
+    o_first = o
+
+    # Phase 1: the forward scan again, keeping the state before every token.
+    k_ptrs = k_ptr + lane
+    v_ptrs = v_ptr + lane
+    sc_ptrs = scratch_ptr + lane
+    gy_ptrs = gy_ptr + lane
+    gk_ptrs = gk_ptr + lane
+    gv_ptrs = gv_ptr + lane
+    kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
+    vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
+    for t in range(T):
+        k_ptrs += BC
+        v_ptrs += BC
+        more = mask & (offs_c * 0 + t + 1 < T)
+        k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
+        v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
+        tl.store(sc_ptrs, p, mask=mask)
+        tl.store(sc_ptrs + BC, q, mask=mask)
+        tl.store(sc_ptrs + 2 * BC, o, mask=mask)
+        sc_ptrs += 3 * BC
+        gy_ptrs += BC
+        gk_ptrs += BC
+        gv_ptrs += BC
+        wo = w + o
+        n = tl.maximum(wo, kt)
+        a = tl.exp(wo - n)
+        b = tl.exp(kt - n)
+        p = a * p + b * vt
+        q = a * q + b
+        o = n
+        kt = k_next
+        vt = v_next
+
+    # Phase 2: the reverse scan. ga, gb = dL/da_t, dL/db_t as (ga, gb) e^{-r}.
+    if HAS_GS:
+        ga = tl.load(gs_ptr + lane, mask=mask, other=0.0).to(tl.float32)
+        gb = tl.load(gs_ptr + BC + lane, mask=mask, other=0.0).to(tl.float32)
+    else:
+        ga = tl.zeros([BLOCK_C], dtype=tl.float32)
+        gb = tl.zeros([BLOCK_C], dtype=tl.float32)
+    r = o
+    gw = tl.zeros([BLOCK_C], dtype=tl.float32)
+    gu = tl.zeros([BLOCK_C], dtype=tl.float32)
+    # every pointer now sits one token past the end: step back before each load and store
+    k_ptrs -= BC
+    v_ptrs -= BC
+    sc_ptrs -= 3 * BC
+    gy_ptrs -= BC
+    kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
+    vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
+    pt = tl.load(sc_ptrs, mask=mask, other=0.0)
+    qt = tl.load(sc_ptrs + BC, mask=mask, other=0.0)
+    ot = tl.load(sc_ptrs + 2 * BC, mask=mask, other=0.0)
+    if HAS_GY:
+        gyt = tl.load(gy_ptrs, mask=mask, other=0.0).to(tl.float32)
+    else:
+        gyt = tl.zeros([BLOCK_C], dtype=tl.float32)
+    for t in range(T):
+        gk_ptrs -= BC
+        gv_ptrs -= BC
+        more = mask & (offs_c * 0 + t + 1 < T)
+        k_ptrs -= BC
+        v_ptrs -= BC
+        sc_ptrs -= 3 * BC
+        k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
+        v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
+        p_next = tl.load(sc_ptrs, mask=more, other=0.0)
+        q_next = tl.load(sc_ptrs + BC, mask=more, other=0.0)
+        o_next = tl.load(sc_ptrs + 2 * BC, mask=more, other=0.0)
+        if HAS_GY:
+            gy_ptrs -= BC
+            gy_next = tl.load(gy_ptrs, mask=more, other=0.0).to(tl.float32)
+        else:
+            gy_next = gyt
+        uk = u + kt
+        m = tl.maximum(ot, uk)
+        a = tl.exp(ot - m)
+        b = tl.exp(uk - m)
+        den = a * qt + b
+        yt = (a * pt + b * vt) / den
+        g = gyt / den
+        gvd = g * b
+        gkd = gvd * (vt - yt)
+        gu += gkd
+        e = tl.exp(kt - r)
+        tl.store(gv_ptrs, (gvd + ga * e).to(gv_ptr.dtype.element_ty), mask=mask)
+        tl.store(gk_ptrs, (gkd + e * (ga * vt + gb)).to(gk_ptr.dtype.element_ty), mask=mask)
+        gw += tl.exp(w + ot - r) * (ga * pt + gb * qt)
+        r_new = tl.minimum(m, r - w)
+        s_out = tl.exp(r_new - m) * g
+        s_dec = tl.exp(w - r + r_new)
+        ga = s_out + ga * s_dec
+        gb = gb * s_dec - s_out * yt
+        r = r_new
+        kt = k_next
+        vt = v_next
+        pt = p_next
+        qt = q_next
+        ot = o_next
+        gyt = gy_next
+    tl.store(gw_ptr + lane, gw, mask=mask)
+    tl.store(gu_ptr + lane, gu, mask=mask)
+    scale = tl.exp(o_first - r)
+    tl.store(gs0_ptr + lane, ga * scale, mask=mask)
+    tl.store(gs0_ptr + BC + lane, gb * scale, mask=mask)
+    tl.store(gs0_ptr + 2 * BC + lane, tl.zeros([BLOCK_C], dtype=tl.float32), mask=mask)
+
+
+def grid(B: int, C: int, block_c: int) -> tuple[int, int]:
+    return (B, triton.cdiv(C, block_c))
