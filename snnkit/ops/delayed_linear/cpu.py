@@ -1,0 +1,129 @@
+"""The torch path of the tap-sparse convolution (see ``taps.py``), forward and hand-written backward::
+
+    forward   y[t, b, j]  = sum_i sum_m c_ji(m) x[t - s_ji - m, b, i]                 (x[t < 0] = 0, t < T)
+    backward  dx[t, b, i] = sum_j sum_m c_ji(m) dy[t + s_ji + m, b, j]                 (dy[t >= T] = 0)
+              dc_ji(m)    = sum_t sum_b dy[t, b, j] x[t - s_ji - m, b, i]
+
+Two ways to run it, chosen by :func:`use_sparse`:
+
+- sparse: group the taps by delay ``d = s + m``; each group is a sparse ``[C_out, C_in]`` matrix ``A_d`` (CSR) and
+  ``y[d:] += x[:T-d] A_d^T``. Cost ``T B C_out C_in W`` multiply-adds instead of the dense ``... D``; ``dx`` uses
+  ``A_d^T`` and ``dc`` the products sampled at ``A_d``'s pattern (``torch.sparse.sampled_addmm``).
+- dense: scatter the taps into the ``[C_out, C_in, D]`` kernel and call ``conv1d`` (and its two gradients), the
+  faster choice when the window covers much of ``max_delay`` (wide Gaussians early in the sigma schedule).
+
+Both compute in float32 (float64 for float64 inputs); no autograd graph (``function.py`` wraps them).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["use_sparse", "tap_conv_forward", "tap_conv_backward", "SPARSE_MAX_WIDTH_FRACTION"]
+
+#: The sparse way runs when the window is at most this fraction of max_delay (sparse CSR products on CPU run
+#: several times fewer multiply-adds per second than conv1d's dense GEMMs; measured in scripts/bench_delay.py).
+SPARSE_MAX_WIDTH_FRACTION = 0.125
+
+
+def use_sparse(width: int, max_delay: int) -> bool:
+    return width <= SPARSE_MAX_WIDTH_FRACTION * max_delay
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _delays(start: torch.Tensor, width: int) -> torch.Tensor:
+    """The delay of every tap, ``[C_out, C_in, W]`` int64."""
+    return start.long().unsqueeze(-1) + torch.arange(width, device=start.device)
+
+
+def _by_delay(c: torch.Tensor, start: torch.Tensor, T: int, transpose: bool):
+    """Yield ``(d, A_d, taps)``: for each delay d < T with taps, the CSR matrix of its coefficients (``[C_out, C_in]``,
+    or ``[C_in, C_out]`` when ``transpose``) and the flat indices of those taps in ``c``."""
+    C_out, C_in, W = c.shape
+    d = _delays(start, W).reshape(-1)
+    j = torch.arange(C_out, device=c.device).view(-1, 1, 1).expand(C_out, C_in, W).reshape(-1)
+    i = torch.arange(C_in, device=c.device).view(1, -1, 1).expand(C_out, C_in, W).reshape(-1)
+    rows, cols, n_rows, n_cols = (i, j, C_in, C_out) if transpose else (j, i, C_out, C_in)
+    # One sort by (delay, row, col) gives every delay's CSR arrays as contiguous slices.
+    order = torch.argsort((d * n_rows + rows) * n_cols + cols)
+    d, rows, cols, vals = d[order], rows[order], cols[order], c.reshape(-1)[order]
+    max_delay = int(d[-1]) + 1 if d.numel() else 0
+    bounds = torch.searchsorted(d, torch.arange(max_delay + 1, device=c.device)).tolist()
+    row_ids = torch.arange(n_rows + 1, device=c.device)
+    for delay in range(min(max_delay, T)):
+        lo, hi = bounds[delay], bounds[delay + 1]
+        if lo == hi:
+            continue
+        crow = torch.searchsorted(rows[lo:hi], row_ids)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": the operations used here are tested
+            warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+            A = torch.sparse_csr_tensor(crow, cols[lo:hi], vals[lo:hi], (n_rows, n_cols), check_invariants=False)
+        yield delay, A, order[lo:hi]
+
+
+def _dense_kernel(c: torch.Tensor, start: torch.Tensor, max_delay: int) -> torch.Tensor:
+    """Scatter the taps into ``[C_out, C_in, D]`` (index = delay)."""
+    kernel = c.new_zeros(*c.shape[:2], max_delay)
+    return kernel.scatter_(-1, _delays(start, c.shape[-1]), c)
+
+
+def tap_conv_forward(x: torch.Tensor, c: torch.Tensor, start: torch.Tensor, max_delay: int) -> torch.Tensor:
+    """``y [T, B, C_out]`` in the compute dtype (see the module docstring)."""
+    T, B, C_in = x.shape
+    dt = compute_dtype(x.dtype)
+    x, c = x.to(dt), c.to(dt)
+    if not use_sparse(c.shape[-1], max_delay):
+        xc = F.pad(x.permute(1, 2, 0), (max_delay - 1, 0))
+        return F.conv1d(xc, _dense_kernel(c, start, max_delay).flip(-1)).permute(2, 0, 1)
+    xt = x.reshape(T * B, C_in).t().contiguous()  # [C_in, T B]: one row per input, time-major columns
+    yt = x.new_zeros(c.shape[0], T * B)
+    for d, A, _ in _by_delay(c, start, T, transpose=False):
+        yt[:, d * B:].add_(torch.sparse.mm(A, xt[:, : (T - d) * B]))
+    return yt.t().reshape(T, B, -1)
+
+
+def tap_conv_backward(dy: torch.Tensor, x: Optional[torch.Tensor], c: Optional[torch.Tensor], start: torch.Tensor,
+                      max_delay: int, c_shape: torch.Size) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """``(dx, dc)`` in the compute dtype: ``dx`` when the coefficients ``c`` are given, ``dc`` when ``x`` is."""
+    T, B, C_out = dy.shape
+    C_in, width = c_shape[1], c_shape[2]
+    need_x, need_c = c is not None, x is not None
+    dt = compute_dtype(dy.dtype)
+    dy = dy.to(dt)
+    x = None if x is None else x.to(dt)
+    # dc needs only the taps' pattern, not their values.
+    c = dy.new_zeros(c_shape) if c is None else c.to(dt)
+    dx = dc = None
+    if not use_sparse(width, max_delay):
+        dyc = dy.permute(1, 2, 0)
+        padded = (B, C_in, T + max_delay - 1)
+        if need_x:
+            kernel = _dense_kernel(c, start, max_delay).flip(-1)
+            dx = torch.nn.grad.conv1d_input(padded, kernel, dyc)[:, :, max_delay - 1:].permute(2, 0, 1)
+        if need_c:
+            xc = F.pad(x.permute(1, 2, 0), (max_delay - 1, 0))
+            dk = torch.nn.grad.conv1d_weight(xc, (C_out, C_in, max_delay), dyc).flip(-1)
+            dc = dk.gather(-1, _delays(start, width))
+        return dx, dc
+    dyt = dy.reshape(T * B, C_out).t().contiguous()  # [C_out, T B]
+    if need_x:
+        dxt = dy.new_zeros(C_in, T * B)
+        for d, At, _ in _by_delay(c, start, T, transpose=True):
+            dxt[:, : (T - d) * B].add_(torch.sparse.mm(At, dyt[:, d * B:]))
+        dx = dxt.t().reshape(T, B, C_in)
+    if need_c:
+        xt = x.reshape(T * B, C_in).t().contiguous()
+        dc_flat = dy.new_zeros(c.numel())
+        for d, A, taps in _by_delay(c, start, T, transpose=False):
+            # The products dy[t] x[t - d]^T sampled where A_d has taps; its values keep A_d's order.
+            sampled = torch.sparse.sampled_addmm(A, dyt[:, d * B:], xt[:, : (T - d) * B].t(), beta=0.0)
+            dc_flat[taps] = sampled.values()
+        dc = dc_flat.view(c_shape)
+    return dx, dc

@@ -1,0 +1,67 @@
+"""Triton launchers of the tap-sparse convolution: lay the inputs out channel-major, allocate, launch
+``snnkit.kernels.delayed_linear`` (equations there). No autograd, no validation, no host synchronisation."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+__all__ = ["kernels", "tap_conv_forward", "tap_conv_backward", "BLOCK_C", "NUM_WARPS"]
+
+BLOCK_C = 32  # channels per program (outputs in the forward, inputs in the backward)
+NUM_WARPS = 4
+
+
+def kernels():
+    """``snnkit.kernels.delayed_linear``, imported on first use so that ``import snnkit`` never imports triton."""
+    try:
+        from ...kernels import delayed_linear as dl_kernels
+    except ImportError as e:  # pragma: no cover - triton is a dependency on Linux
+        raise RuntimeError(f"backend='triton' needs the triton package ({e}); use backend='torch'") from e
+    return dl_kernels
+
+
+def _block_b(B: int) -> int:
+    return min(64, max(16, 1 << (B - 1).bit_length()))
+
+
+def _cdiv(a: int, b: int) -> int:
+    return (a + b - 1) // b
+
+
+def tap_conv_forward(x: torch.Tensor, c: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """``y [T, B, C_out]`` in ``x.dtype``."""
+    kern = kernels()
+    T, B, C_in = x.shape
+    C_out, _, W = c.shape
+    xt = x.permute(2, 0, 1).contiguous()  # [C_in, T, B]
+    y = torch.empty(T, B, C_out, dtype=x.dtype, device=x.device)
+    bb = _block_b(B)
+    kern.tap_conv_forward_kernel[(T, _cdiv(C_out, BLOCK_C), _cdiv(B, bb))](
+        xt, c.to(torch.float32).contiguous(), start.contiguous(), y, T, B, C_in, C_out, W,
+        BLOCK_J=BLOCK_C, BLOCK_B=bb, num_warps=NUM_WARPS)
+    return y
+
+
+def tap_conv_backward(dy: torch.Tensor, x: Optional[torch.Tensor], c: Optional[torch.Tensor], start: torch.Tensor,
+                      c_shape: torch.Size) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """``(dx in dy.dtype, dc in float32)``: ``dx`` when ``c`` is given, ``dc`` when ``x`` is."""
+    kern = kernels()
+    T, B, C_out = dy.shape
+    C_in, W = c_shape[1], c_shape[2]
+    dyt = dy.permute(2, 0, 1).contiguous()  # [C_out, T, B]
+    s = start.contiguous()
+    bb = _block_b(B)
+    dx = dc = None
+    if c is not None:
+        dx = torch.empty(T, B, C_in, dtype=dy.dtype, device=dy.device)
+        kern.tap_conv_grad_x_kernel[(T, _cdiv(C_in, BLOCK_C), _cdiv(B, bb))](
+            dyt, c.to(torch.float32).contiguous(), s, dx, T, B, C_in, C_out, W,
+            BLOCK_I=BLOCK_C, BLOCK_B=bb, num_warps=NUM_WARPS)
+    if x is not None:
+        dc = torch.empty(c_shape, dtype=torch.float32, device=dy.device)
+        kern.tap_conv_grad_c_kernel[(C_out, _cdiv(C_in, BLOCK_C), W)](
+            dyt, x.permute(2, 0, 1).contiguous(), s, dc, T, B, C_in, W,
+            BLOCK_I=BLOCK_C, BLOCK_B=bb, num_warps=NUM_WARPS)
+    return dx, dc
