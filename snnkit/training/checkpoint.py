@@ -115,8 +115,10 @@ def require_keys(path: str | os.PathLike, payload: Mapping[str, Any], keys: tupl
 
 
 def model_signature(model: nn.Module) -> list[list[Any]]:
-    """``[[name, shape, dtype], ...]`` of every parameter and buffer: what must match to load a state dict."""
-    return [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in model.state_dict().items()]
+    """``[[name, shape, dtype], ...]`` of every parameter and buffer: what must match to load a state dict.
+    (A module's extra state, e.g. a delay layer's sigma, is not a tensor and is left out.)"""
+    return [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in model.state_dict().items()
+            if isinstance(v, torch.Tensor)]
 
 
 def check_model_matches(path: str | os.PathLike, payload: Mapping[str, Any], model: nn.Module, model_name: str) -> None:
