@@ -23,6 +23,7 @@ batches), ``metrics.jsonl`` (one record per epoch), ``curves.png`` and ``raster.
 ``config.json``. ``run_dir=None`` writes nothing.
 """
 
+from .augment import FrameAugment
 from .batches import EvalBatches, TrainBatches
 from .callbacks import Callback
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -51,6 +52,7 @@ __all__ = [
     "build_datasets",
     "create_run_dir",
     "Callback",
+    "FrameAugment",
     "CheckpointError",
     "save_checkpoint",
     "load_checkpoint",

@@ -126,6 +126,7 @@ class TrainBatches:
         world_size, rank: DDP process count and this process's rank.
         workers, pin_memory: loader settings for a dataset.
         device: where a dataset with a frame store gathers its batches (see :func:`make_loader`).
+        lengths: a dataset's batches are ``(x, y, lengths)`` (for batch transforms; other data is yielded as is).
 
     Attributes:
         kind: "dataset", "loader" or "iterable".
@@ -143,6 +144,7 @@ class TrainBatches:
         workers: int = 0,
         pin_memory: bool = False,
         device: torch.device | None = None,
+        lengths: bool = False,
     ) -> None:
         self.data, self.seed = data, seed
         self.sampler: ResumableSampler | None = None
@@ -151,7 +153,7 @@ class TrainBatches:
         if _is_map_dataset(data) and not isinstance(data, DataLoader):
             self.kind = "dataset"
             self.sampler = ResumableSampler(data, world_size, rank, shuffle=True, seed=seed)
-            self.loader = make_loader(data, batch_size, self.sampler, workers, pin_memory, device)
+            self.loader = make_loader(data, batch_size, self.sampler, workers, pin_memory, device, lengths)
         elif shuffle is not None:
             self.kind = "loader"
             self.sampler = ResumableSampler(data.dataset, world_size, rank, shuffle=shuffle, seed=seed)

@@ -9,6 +9,7 @@ Order within an epoch (``trainer.epoch`` is the 0-based index of the epoch throu
 
     on_train_start                       once per fit() call, fresh or resumed, after the checkpoint is loaded
     on_epoch_start                       not when resuming into the middle of an epoch
+      transform_batch                    every batch, once it is on the device: may return a changed batch
       [batch: method step, scheduler step (interval "step"), counters advance]
       on_batch_end                       every batch, before a mid-epoch checkpoint
     [scheduler step (interval "epoch"), evaluation, the epoch's record appended to trainer.history]
@@ -26,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 if TYPE_CHECKING:
     from .loop import Trainer
 
@@ -40,6 +43,17 @@ class Callback:
 
     def on_epoch_start(self, trainer: Trainer) -> None:
         """At the start of each epoch (not when a resumed run continues in the middle of one)."""
+
+    def transform_batch(
+        self, trainer: Trainer, x: Any, y: Any, lengths: torch.Tensor | None
+    ) -> tuple[Any, Any, torch.Tensor | None]:
+        """Before each training batch's step, with the batch on the training device: return the batch to train on
+        (augmentations; see :class:`~snnkit.training.FrameAugment`). ``lengths [B]`` holds each sample's unpadded
+        ``T`` when the loop builds the loader from a Dataset, else ``None``. Callbacks transform in their order.
+        Derive any randomness from ``trainer.seed``, ``trainer.epoch`` and ``trainer.step`` (not a stream that
+        advances), so a resumed run draws what the uninterrupted one drew. The default returns the batch as it is.
+        """
+        return x, y, lengths
 
     def on_batch_end(self, trainer: Trainer) -> None:
         """After each training batch (optimiser and scheduler steps done, ``trainer.step`` advanced)."""
@@ -80,6 +94,11 @@ def as_callbacks(callbacks: Iterable[Callback | Callable[[Trainer], Any]] | None
         else:
             raise TypeError(f"callbacks entries must be Callback instances or callables f(trainer), got {cb!r}")
     return out
+
+
+def transforms_batches(callbacks: Iterable[Callback]) -> bool:
+    """True when a callback overrides :meth:`Callback.transform_batch` (the loader then also yields lengths)."""
+    return any(type(cb).transform_batch is not Callback.transform_batch for cb in callbacks)
 
 
 def callback_keys(callbacks: Iterable[Callback]) -> list[str]:

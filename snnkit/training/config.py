@@ -252,6 +252,18 @@ class TrainConfig:
         "(disk); built on first use, same batches as without it (default: every sample through tonic)",
         check=_store_mode,
     )
+    crop: int | None = _opt(
+        None, help="augment: train on a random window of this many frames of each sample (default: whole samples)",
+        what="a positive integer", ok=_positive,
+    )
+    time_jitter: int = _opt(
+        0, help="augment: shift each training sample by up to this many frames, zero-filled (default 0: off)",
+        what="an integer >= 0", ok=_non_negative,
+    )
+    channel_dropout: float = _opt(
+        0.0, help="augment: silence each input channel of each training sample with this probability (default 0)",
+        what="a number in [0, 1)", ok=lambda p: 0.0 <= p < 1.0,
+    )
     ckpt_every: int = _opt(
         20, help="also checkpoint every N batches, 0 = epoch ends only", what="an integer >= 0", ok=_non_negative
     )

@@ -54,6 +54,7 @@ def make_loader(
     workers: int,
     pin_memory: bool = False,
     device: torch.device | None = None,
+    return_lengths: bool = False,
 ) -> DataLoader:
     """A loader yielding time-first batches ``x [T, B, ...]`` (zero-padded to the longest sample), ``y [B]``.
 
@@ -64,7 +65,7 @@ def make_loader(
 
     A dataset opened with a frame store (``store=``, :mod:`snnkit.data.store`) and loaded without worker processes
     is moved to ``device`` once, so every batch is gathered there (no per-batch host-to-device copy); otherwise
-    ``device`` is unused and the loop moves each batch.
+    ``device`` is unused and the loop moves each batch. ``return_lengths``: yield ``(x, y, lengths [B])``.
     """
     from snnkit import data
 
@@ -74,4 +75,4 @@ def make_loader(
     elif pin_memory:
         kwargs["pin_memory"] = True
     # shuffle=False: the order comes from the sampler (DataLoader forbids shuffle together with a sampler).
-    return data.loader(dataset, batch_size, False, seed=0, num_workers=workers, **kwargs)
+    return data.loader(dataset, batch_size, False, seed=0, num_workers=workers, return_lengths=return_lengths, **kwargs)

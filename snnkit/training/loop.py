@@ -45,8 +45,9 @@ from snnkit.neurons import reset as reset_neurons
 from snnkit.validation import check_positive_int, check_real
 
 from . import distributed as D
+from .augment import augment_callbacks
 from .batches import EvalBatches, TrainBatches, seed_all
-from .callbacks import Callback, as_callbacks, callback_keys
+from .callbacks import Callback, as_callbacks, callback_keys, transforms_batches
 from .checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -211,8 +212,21 @@ def _to_device(obj: Any, device: torch.device) -> Any:
 
 
 def _split(batch: Any, what: str) -> tuple[Any, Any]:
+    return _split_lengths(batch, what)[:2]
+
+
+def _split_lengths(batch: Any, what: str) -> tuple[Any, Any, torch.Tensor | None]:
+    """``(x, y, lengths)`` of an ``(x, y)`` batch (lengths None) or of an ``(x, y, lengths [B])`` one."""
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
-        return batch[0], batch[1]
+        return batch[0], batch[1], None
+    if (
+        isinstance(batch, (tuple, list))
+        and len(batch) == 3
+        and isinstance(batch[2], torch.Tensor)
+        and batch[2].dim() == 1
+        and not batch[2].is_floating_point()
+    ):
+        return batch[0], batch[1], batch[2]
     got = (
         f"a {type(batch).__name__} of length {len(batch)}" if isinstance(batch, (tuple, list)) else type(batch).__name__
     )
@@ -324,7 +338,7 @@ class Trainer:
         # ---- data (checked before the model moves or any RNG is touched)
         pin = self.device.type == "cuda"
         self.train_batches = TrainBatches(train_data, batch_size, seed, info.world_size, info.rank, workers, pin,
-                                          self.device)
+                                          self.device, lengths=transforms_batches(self.callbacks))
         if self.train_batches.length == 0:
             raise ValueError("train_data is empty (no batches)")
         self.test_batches = (
@@ -412,7 +426,7 @@ class Trainer:
             weight_decay=cfg.weight_decay,
             scheduler=cfg.scheduler,
             grad_clip=cfg.grad_clip,
-            callbacks=callbacks,
+            callbacks=[*augment_callbacks(cfg), *as_callbacks(callbacks)],
             batch_size=cfg.batch_size,
             workers=cfg.workers,
             max_train_batches=cfg.max_train_batches,
@@ -614,8 +628,10 @@ class Trainer:
                 if self.steps_per_epoch is not None and self.step >= self.steps_per_epoch:
                     break
                 t0 = time.perf_counter()
-                x, y = _split(batch, "train_data")
-                x, y = _to_device(x, self.device), _to_device(y, self.device)
+                x, y, lengths = _split_lengths(batch, "train_data")
+                x, y, lengths = _to_device((x, y, lengths), self.device)
+                for cb in self.callbacks:
+                    x, y, lengths = cb.transform_batch(self, x, y, lengths)
                 reset_neurons(self.model)
                 counter.reset()
                 out = self.method.train_step(self.net, x, y, self.ctx)
