@@ -13,6 +13,21 @@ def triton_available() -> bool:
     return torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
 
 
+#: The torch path forced to its sparse per-delay products or to conv1d (the Triton kernels, slow under the
+#: interpreter, have their own smaller set of cases in test_delayed_linear_kernel.py).
+ROUTES = ["torch-sparse", "torch-dense"]
+
+
+def select_route(route: str, monkeypatch) -> str:
+    """Force ``route`` and return the op's ``backend`` argument for it."""
+    from snnkit.ops.delayed_linear import cpu
+
+    if route.startswith("torch"):
+        monkeypatch.setattr(cpu, "SPARSE_MAX_WIDTH_FRACTION", 1.0 if route == "torch-sparse" else 0.0)
+        return "torch"
+    return route
+
+
 def problem(T=9, B=2, C_in=4, C_out=3, max_delay=5, seed=0, dtype=torch.float32, integer=False):
     """x, weight, positions (in [0, max_delay - 1]) and a cotangent for the output."""
     g = torch.Generator().manual_seed(seed)
