@@ -28,9 +28,9 @@ O_INIT = tl.constexpr(-1e38)  # the empty state's max exponent; the value of snn
 
 @triton.jit
 def wkv_forward_kernel(
-    w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, s0_ptr, s_out_ptr,
+    w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, s0_ptr, s_out_ptr, states_ptr,
     T, BC, C,
-    HAS_STATE: tl.constexpr, BLOCK_C: tl.constexpr,
+    HAS_STATE: tl.constexpr, SAVE: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     pid_b = tl.program_id(0)
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -49,6 +49,7 @@ def wkv_forward_kernel(
     k_ptrs = k_ptr + lane
     v_ptrs = v_ptr + lane
     y_ptrs = y_ptr + lane
+    sc_ptrs = states_ptr + lane
     kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
     vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
     for t in range(T):
@@ -57,6 +58,11 @@ def wkv_forward_kernel(
         more = mask & (offs_c * 0 + t + 1 < T)
         k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
         v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
+        if SAVE:
+            tl.store(sc_ptrs, p, mask=mask)
+            tl.store(sc_ptrs + BC, q, mask=mask)
+            tl.store(sc_ptrs + 2 * BC, o, mask=mask)
+            sc_ptrs += 3 * BC
         uk = u + kt
         m = tl.maximum(o, uk)
         a = tl.exp(o - m)
@@ -75,14 +81,19 @@ def wkv_forward_kernel(
     tl.store(s_out_ptr + lane, p, mask=mask)
     tl.store(s_out_ptr + BC + lane, q, mask=mask)
     tl.store(s_out_ptr + 2 * BC + lane, o, mask=mask)
+    if SAVE:  # slot T: the final state, where the backward's reverse scan starts
+        tl.store(sc_ptrs, p, mask=mask)
+        tl.store(sc_ptrs + BC, q, mask=mask)
+        tl.store(sc_ptrs + 2 * BC, o, mask=mask)
 
 
 @triton.jit
 def wkv_backward_kernel(
-    w_ptr, u_ptr, k_ptr, v_ptr, gy_ptr, s0_ptr, gs_ptr, scratch_ptr,
+    w_ptr, u_ptr, k_ptr, v_ptr, gy_ptr, s0_ptr, gs_ptr, states_ptr,
     gk_ptr, gv_ptr, gw_ptr, gu_ptr, gs0_ptr,
-    T, BC, C,
-    HAS_STATE: tl.constexpr, HAS_GY: tl.constexpr, HAS_GS: tl.constexpr, BLOCK_C: tl.constexpr,
+    T, BC, C, END, STATES_END,
+    HAS_STATE: tl.constexpr, HAS_GY: tl.constexpr, HAS_GS: tl.constexpr, RECOMPUTE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):
     pid_b = tl.program_id(0)
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -100,37 +111,36 @@ def wkv_backward_kernel(
         o = tl.zeros([BLOCK_C], dtype=tl.float32) + O_INIT
     o_first = o
 
-    # Phase 1: the forward scan again, keeping the state before every token.
-    k_ptrs = k_ptr + lane
-    v_ptrs = v_ptr + lane
-    sc_ptrs = scratch_ptr + lane
-    gy_ptrs = gy_ptr + lane
-    gk_ptrs = gk_ptr + lane
-    gv_ptrs = gv_ptr + lane
-    kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
-    vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
-    for t in range(T):
-        k_ptrs += BC
-        v_ptrs += BC
-        more = mask & (offs_c * 0 + t + 1 < T)
-        k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
-        v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
-        tl.store(sc_ptrs, p, mask=mask)
-        tl.store(sc_ptrs + BC, q, mask=mask)
-        tl.store(sc_ptrs + 2 * BC, o, mask=mask)
-        sc_ptrs += 3 * BC
-        gy_ptrs += BC
-        gk_ptrs += BC
-        gv_ptrs += BC
-        wo = w + o
-        n = tl.maximum(wo, kt)
-        a = tl.exp(wo - n)
-        b = tl.exp(kt - n)
-        p = a * p + b * vt
-        q = a * q + b
-        o = n
-        kt = k_next
-        vt = v_next
+    if RECOMPUTE:
+        # Phase 1: the forward scan again, keeping the state before every token.
+        k_ptrs = k_ptr + lane
+        v_ptrs = v_ptr + lane
+        sc_ptrs = states_ptr + lane
+        kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
+        vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
+        for t in range(T):
+            k_ptrs += BC
+            v_ptrs += BC
+            more = mask & (offs_c * 0 + t + 1 < T)
+            k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
+            v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
+            tl.store(sc_ptrs, p, mask=mask)
+            tl.store(sc_ptrs + BC, q, mask=mask)
+            tl.store(sc_ptrs + 2 * BC, o, mask=mask)
+            sc_ptrs += 3 * BC
+            wo = w + o
+            n = tl.maximum(wo, kt)
+            a = tl.exp(wo - n)
+            b = tl.exp(kt - n)
+            p = a * p + b * vt
+            q = a * q + b
+            o = n
+            kt = k_next
+            vt = v_next
+        r = o
+    else:
+        # the forward saved slot T, the final state
+        r = tl.load(states_ptr + lane + STATES_END + 5 * BC, mask=mask, other=0.0)
 
     # Phase 2: the reverse scan. ga, gb = dL/da_t, dL/db_t as (ga, gb) e^{-r}.
     if HAS_GS:
@@ -139,14 +149,16 @@ def wkv_backward_kernel(
     else:
         ga = tl.zeros([BLOCK_C], dtype=tl.float32)
         gb = tl.zeros([BLOCK_C], dtype=tl.float32)
-    r = o
     gw = tl.zeros([BLOCK_C], dtype=tl.float32)
     gu = tl.zeros([BLOCK_C], dtype=tl.float32)
-    # every pointer now sits one token past the end: step back before each load and store
-    k_ptrs -= BC
-    v_ptrs -= BC
-    sc_ptrs -= 3 * BC
-    gy_ptrs -= BC
+    # pointers to the last token (END = (T - 1) B C, STATES_END = 3 END: int64 when large); the stores to dk, dv
+    # step back before each token, the prefetching loads after
+    k_ptrs = k_ptr + lane + END
+    v_ptrs = v_ptr + lane + END
+    gy_ptrs = gy_ptr + lane + END
+    gk_ptrs = gk_ptr + lane + END + BC
+    gv_ptrs = gv_ptr + lane + END + BC
+    sc_ptrs = states_ptr + lane + STATES_END
     kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
     vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
     pt = tl.load(sc_ptrs, mask=mask, other=0.0)

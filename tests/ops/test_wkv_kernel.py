@@ -34,12 +34,13 @@ def _cpu(outs):
 
 @pytest.mark.parametrize("state", [False, True])
 @pytest.mark.parametrize("extreme", [False, True])
-def test_kernel_matches_direct_formula(state, extreme):
+@pytest.mark.parametrize("recompute", [False, True], ids=["saved", "recompute"])
+def test_kernel_matches_direct_formula(state, extreme, recompute):
     make = extreme_inputs if extreme else (lambda **kw: make_inputs(T=6, B=2, C=37, **kw))
     ref_in = make(state=state, dtype=F64)
     weights = weights_for(*ref_in[2].shape)
     ref = run_with_grads(direct_wkv, *ref_in, weights)
-    got = _cpu(run_with_grads(op_as_direct(backend="triton"), *_dev(make(state=state)),
+    got = _cpu(run_with_grads(op_as_direct(backend="triton", recompute=recompute), *_dev(make(state=state)),
                               [w.to(DEVICE) for w in weights]))
     assert_close_to_direct(got, ref, 1e-4 if extreme else 1e-5)
 
@@ -54,13 +55,14 @@ def test_kernel_matches_the_pytorch_path():
         assert ((a - b).abs().max() / scale).item() <= 2e-6, name
 
 
-def test_only_one_output_needs_a_gradient():
+@pytest.mark.parametrize("recompute", [False, True], ids=["saved", "recompute"])
+def test_only_one_output_needs_a_gradient(recompute):
     w, u, k, v, s = _dev(make_inputs(T=5, B=2, C=6, seed=4))
     leaves = [t.clone().requires_grad_() for t in (w, u, k, v, s)]
     for which in (0, 1):
         grads = {}
         for backend in ("torch", "triton"):
-            y, st = wkv(*leaves[:4], leaves[4], backend=backend)
+            y, st = wkv(*leaves[:4], leaves[4], backend=backend, recompute=recompute)
             out = y.sum() if which == 0 else st[:2].sum()
             grads[backend] = torch.autograd.grad(out, leaves)
         for a, b in zip(grads["torch"], grads["triton"]):
@@ -113,31 +115,36 @@ import snnkit.kernels.wkv as wkv
 PTR = {"float32": "*fp32", "bfloat16": "*bf16", "float16": "*fp16"}
 
 
-def fwd(d, T, hs):
+def fwd(d, T, hs, save):
     sig = {"w_ptr": "*fp32", "u_ptr": "*fp32", "k_ptr": d, "v_ptr": d, "y_ptr": d, "s0_ptr": "*fp32",
-           "s_out_ptr": "*fp32", "T": T, "BC": "i32", "C": "i32", "HAS_STATE": "constexpr", "BLOCK_C": "constexpr"}
-    return wkv.wkv_forward_kernel, sig, {"HAS_STATE": hs, "BLOCK_C": 32}
+           "s_out_ptr": "*fp32", "states_ptr": "*fp32", "T": T, "BC": "i32", "C": "i32", "HAS_STATE": "constexpr",
+           "SAVE": "constexpr", "BLOCK_C": "constexpr"}
+    return wkv.wkv_forward_kernel, sig, {"HAS_STATE": hs, "SAVE": save, "BLOCK_C": 32}
 
 
-def bwd(d, T, hs, gy, gs):
+def bwd(d, T, hs, gy, gs, rec, end="i32"):
     sig = {"w_ptr": "*fp32", "u_ptr": "*fp32", "k_ptr": d, "v_ptr": d, "gy_ptr": d, "s0_ptr": "*fp32",
-           "gs_ptr": "*fp32", "scratch_ptr": "*fp32", "gk_ptr": d, "gv_ptr": d, "gw_ptr": "*fp32", "gu_ptr": "*fp32",
-           "gs0_ptr": "*fp32", "T": T, "BC": "i32", "C": "i32", "HAS_STATE": "constexpr", "HAS_GY": "constexpr",
-           "HAS_GS": "constexpr", "BLOCK_C": "constexpr"}
-    return wkv.wkv_backward_kernel, sig, {"HAS_STATE": hs, "HAS_GY": gy, "HAS_GS": gs, "BLOCK_C": 32}
+           "gs_ptr": "*fp32", "states_ptr": "*fp32", "gk_ptr": d, "gv_ptr": d, "gw_ptr": "*fp32", "gu_ptr": "*fp32",
+           "gs0_ptr": "*fp32", "T": T, "BC": "i32", "C": "i32", "END": end, "STATES_END": end,
+           "HAS_STATE": "constexpr", "HAS_GY": "constexpr", "HAS_GS": "constexpr", "RECOMPUTE": "constexpr",
+           "BLOCK_C": "constexpr"}
+    return wkv.wkv_backward_kernel, sig, {"HAS_STATE": hs, "HAS_GY": gy, "HAS_GS": gs, "RECOMPUTE": rec,
+                                          "BLOCK_C": 32}
 
 
 jobs = []  # (arch, scalar_T, job): every flag combination in float32 for sm_90, the rest sampled
 for hs in (True, False):
-    jobs.append((90, False, fwd("*fp32", "i32", hs)))
+    for save in (True, False):
+        jobs.append((90, False, fwd("*fp32", "i32", hs, save)))
     for gy in (True, False):
         for gs in (True, False):
-            jobs.append((90, False, bwd("*fp32", "i32", hs, gy, gs)))
+            for rec in (True, False):
+                jobs.append((90, False, bwd("*fp32", "i32", hs, gy, gs, rec)))
 for d in ("*bf16", "*fp16"):
-    jobs.append((90, True, fwd(d, "constexpr", False)))  # streaming: T = 1 is specialised to a constexpr
-    jobs.append((90, False, bwd(d, "i32", True, True, False)))
-jobs.append((80, False, fwd("*bf16", "i32", True)))
-jobs.append((80, False, bwd("*bf16", "i32", False, True, True)))
+    jobs.append((90, True, fwd(d, "constexpr", False, False)))  # streaming: T = 1 is specialised to a constexpr
+    jobs.append((90, False, bwd(d, "i32", True, True, False, False, end="i64")))  # offsets beyond int32
+jobs.append((80, False, fwd("*bf16", "i32", True, True)))
+jobs.append((80, False, bwd("*bf16", "i32", False, True, True, True)))
 failures, n = [], 0
 for arch, scalar_T, (fn, sig, consts) in jobs:
     if scalar_T:
@@ -168,4 +175,4 @@ def test_every_kernel_variant_compiles_for_sm80_and_sm90():
     if "skip" in report:
         pytest.skip(f"this triton's AOT compile API differs: {report['skip']}")
     assert report["failures"] == [], json.dumps(report["failures"][:3], indent=1)
-    assert report["compiled"] == report["jobs"] == 16
+    assert report["compiled"] == report["jobs"] == 26

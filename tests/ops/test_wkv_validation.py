@@ -15,7 +15,7 @@ def good():
 def call(**over):
     args = good()
     state = over.pop("state", None)
-    kw = {k: over.pop(k) for k in ("backend", "check") if k in over}
+    kw = {k: over.pop(k) for k in ("backend", "check", "recompute") if k in over}
     args.update(over)
     return wkv(args["w"], args["u"], args["k"], args["v"], state, **kw)
 
@@ -33,6 +33,7 @@ def call(**over):
     (dict(state=torch.zeros(3, B, C, dtype=torch.bfloat16)), TypeError, "state must be float32"),
     (dict(backend="cuda"), ValueError, "backend must be one of"),
     (dict(check="maybe"), ValueError, "check must be one of"),
+    (dict(recompute="yes"), TypeError, "recompute must be True or False"),
 ])
 def test_bad_shapes_and_types(over, err, match):
     with pytest.raises(err, match=match):

@@ -31,7 +31,7 @@ from typing import Optional
 
 import torch
 
-from ...validation import FLOAT_DTYPES, check_finite, check_tensor
+from ...validation import FLOAT_DTYPES, check_bool, check_finite, check_tensor
 from .function import WKVFunction, acc_dtype
 from .naive import O_INIT, wkv_naive
 
@@ -95,6 +95,7 @@ def wkv(
     *,
     backend: str = "auto",
     check: str = "auto",
+    recompute: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The WKV recurrence of RWKV-4 / SpikeGPT over a whole sequence (time first), computed without overflow.
 
@@ -112,6 +113,8 @@ def wkv(
             "triton" (the kernels; on CPU only under ``TRITON_INTERPRET=1``). float64 runs on "torch" only.
         check: NaN/inf in the inputs: "auto" ("sync" on CPU, "async" on CUDA), "sync" (ValueError at once),
             "async" (``torch._assert_async``, no host synchronisation) or "off".
+        recompute: Triton path only: keep no per-token state between the forward and the backward (the backward
+            reruns the forward scan, one more sequential pass over T) instead of 12 bytes per element and token.
 
     Returns:
         ``(y, new_state)``: ``y [T, B, C]`` in ``v.dtype``, and the state after the last token ``[3, B, C]`` in
@@ -147,10 +150,13 @@ def wkv(
     for name, t in named[:2] + named[3:] + ([("state", state)] if state is not None else []):
         if t.device != k.device:
             raise ValueError(f"{name} is on {t.device} but k is on {k.device}")
+    check_bool("recompute", recompute)
     if check not in CHECKS:
         raise ValueError(f"check must be one of {CHECKS}, got {check!r}")
     if check == "auto":
         check = "async" if k.is_cuda else "sync"
     use_triton = _resolve_backend(backend, k, is_f64)
     _check_values(named, named_state, check)
-    return WKVFunction.apply(w, u, k, v, state, use_triton)
+    grad_needed = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (w, u, k, v, state))
+    return WKVFunction.apply(w, u, k, v, state, use_triton, grad_needed, recompute)

@@ -47,81 +47,99 @@ def initial_state(k: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 @torch.no_grad()
 def wkv_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: torch.Tensor,
                 save: bool) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """``(y [T, B, C] in the state dtype, new state [3, B, C], saved [T, 3, B, C] or None)``.
+    """``(y [T, B, C] in the state dtype, new state [3, B, C], states [T + 1, 3, B, C] or None)``.
 
-    ``state`` (never None here) sets the accumulation dtype; inputs are cast to it token by token.
+    ``state`` (never None here) sets the accumulation dtype. With ``save`` every token's new state is written
+    straight into its slot of the returned ``states`` (``states[t]`` is the state before token t), so saving costs
+    no copy; without it two buffers alternate. Work buffers are reused across tokens: one Python-level step is about
+    twenty in-place tensor ops.
     """
     acc = state.dtype
     w, u = w.to(acc), u.to(acc)
+    k, v = k.to(acc), v.to(acc)
     T = k.shape[0]
-    p, q, o = (s.clone() for s in state.unbind(0))
+    uk = u + k
     y = torch.empty(k.shape, dtype=acc, device=k.device)
-    saved = torch.empty((T,) + tuple(state.shape), dtype=acc, device=k.device) if save else None
+    states = torch.empty((T + 1,) + tuple(state.shape), dtype=acc, device=k.device) if save else \
+        torch.empty((2,) + tuple(state.shape), dtype=acc, device=k.device)
+    states[0].copy_(state)
+    m, a, b, num, den = (torch.empty_like(state[0]) for _ in range(5))
     for t in range(T):
-        k_t, v_t = k[t].to(acc), v[t].to(acc)
-        if saved is not None:
-            saved[t, 0].copy_(p)
-            saved[t, 1].copy_(q)
-            saved[t, 2].copy_(o)
-        uk = u + k_t
-        m = torch.maximum(o, uk)
-        a = torch.exp(o - m)
-        b = torch.exp(uk - m)
-        torch.div(a * p + b * v_t, a * q + b, out=y[t])
-        wo = w + o
-        n = torch.maximum(wo, k_t)
-        a = torch.exp(wo - n)
-        b = torch.exp(k_t - n)
-        p = a * p + b * v_t
-        q = a * q + b
-        o = n
-    return y, torch.stack([p, q, o]), saved
+        p, q, o = states[t if save else t % 2].unbind(0)
+        p_new, q_new, o_new = states[t + 1 if save else (t + 1) % 2].unbind(0)
+        k_t, v_t, uk_t = k[t], v[t], uk[t]
+        torch.maximum(o, uk_t, out=m)
+        torch.sub(o, m, out=a).exp_()
+        torch.sub(uk_t, m, out=b).exp_()
+        torch.mul(a, p, out=num).addcmul_(b, v_t)
+        torch.mul(a, q, out=den).add_(b)
+        torch.div(num, den, out=y[t])
+        torch.add(o, w, out=num)  # w + o
+        torch.maximum(num, k_t, out=o_new)
+        torch.sub(num, o_new, out=a).exp_()
+        torch.sub(k_t, o_new, out=b).exp_()
+        torch.mul(a, p, out=p_new).addcmul_(b, v_t)
+        torch.mul(a, q, out=q_new).add_(b)
+    last = states[T if save else T % 2].clone()
+    return y, last, states if save else None
 
 
 @torch.no_grad()
-def wkv_backward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, saved: torch.Tensor,
-                 o_last: torch.Tensor, grad_y: Optional[torch.Tensor], grad_state: Optional[torch.Tensor]
+def wkv_backward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, states: torch.Tensor,
+                 grad_y: Optional[torch.Tensor], grad_state: Optional[torch.Tensor]
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(dL/dw [C], dL/du [C], dL/dk, dL/dv [T, B, C], dL/dstate_0 [3, B, C])`` in the accumulation dtype.
 
-    ``saved`` is the forward's state before every token, ``o_last`` the returned state's ``o``; ``grad_y`` /
-    ``grad_state`` are None when that output got no gradient. ``dL/dstate_0[2]`` (the shift ``o``) is zero.
+    ``states [T + 1, 3, B, C]`` is the forward's save (``states[t]`` before token t, ``states[T]`` returned);
+    ``grad_y`` / ``grad_state`` are None when that output got no gradient. ``dL/dstate_0[2]`` (the shift ``o``)
+    is zero.
     """
-    acc = saved.dtype
+    acc = states.dtype
     w, u = w.to(acc), u.to(acc)
+    k, v = k.to(acc), v.to(acc)
     T = k.shape[0]
     gk = torch.empty(k.shape, dtype=acc, device=k.device)
     gv = torch.empty(k.shape, dtype=acc, device=k.device)
+    uk = u + k
     gw = torch.zeros(k.shape[1:], dtype=acc, device=k.device)
-    gu = torch.zeros(k.shape[1:], dtype=acc, device=k.device)
+    gu = torch.zeros_like(gw)
     if grad_state is not None:
         ga, gb = grad_state[0].to(acc).clone(), grad_state[1].to(acc).clone()
     else:
         ga, gb = torch.zeros_like(gw), torch.zeros_like(gw)
-    r = o_last.clone()
+    r = states[T, 2].clone()
+    m, a, b, den, y_t, g, e, tmp, r_new = (torch.empty_like(gw) for _ in range(9))
     for t in range(T - 1, -1, -1):
-        p, q, o = saved[t].unbind(0)
-        k_t, v_t = k[t].to(acc), v[t].to(acc)
-        uk = u + k_t
-        m = torch.maximum(o, uk)
-        a = torch.exp(o - m)
-        b = torch.exp(uk - m)
-        den = a * q + b
-        y_t = (a * p + b * v_t) / den
-        g = grad_y[t].to(acc) / den if grad_y is not None else torch.zeros_like(den)
-        gvd = g * b
-        gkd = gvd * (v_t - y_t)
-        gu += gkd
-        e = torch.exp(k_t - r)
-        torch.add(gvd, ga * e, out=gv[t])
-        torch.add(gkd, e * (ga * v_t + gb), out=gk[t])
-        gw += torch.exp(w + o - r) * (ga * p + gb * q)
-        r_new = torch.minimum(m, r - w)
-        s_out = torch.exp(r_new - m) * g
-        s_dec = torch.exp(w - r + r_new)
-        ga = s_out + ga * s_dec
-        gb = gb * s_dec - s_out * y_t
-        r = r_new
-    scale = torch.exp(saved[0, 2] - r)
+        p, q, o = states[t].unbind(0)
+        k_t, v_t, uk_t = k[t], v[t], uk[t]
+        torch.maximum(o, uk_t, out=m)
+        torch.sub(o, m, out=a).exp_()
+        torch.sub(uk_t, m, out=b).exp_()
+        torch.mul(a, q, out=den).add_(b)
+        torch.mul(a, p, out=y_t).addcmul_(b, v_t).div_(den)
+        if grad_y is not None:
+            torch.div(grad_y[t], den, out=g)
+        else:
+            g.zero_()
+        gvt, gkt = gv[t], gk[t]
+        torch.mul(g, b, out=gvt)  # the direct terms first: g e^{u+k-m} and times (v - y)
+        torch.sub(v_t, y_t, out=tmp)
+        torch.mul(gvt, tmp, out=gkt)
+        gu.add_(gkt)
+        torch.sub(k_t, r, out=e).exp_()
+        gvt.addcmul_(ga, e)
+        torch.mul(ga, v_t, out=tmp).add_(gb)
+        gkt.addcmul_(e, tmp)
+        torch.add(o, w, out=e).sub_(r).exp_()  # e^{w + o - r}
+        torch.mul(ga, p, out=tmp).addcmul_(gb, q)
+        gw.addcmul_(e, tmp)
+        torch.sub(r, w, out=r_new)
+        torch.minimum(m, r_new, out=r_new)
+        torch.sub(r_new, m, out=a).exp_().mul_(g)  # the output's share, e^{r' - m} g
+        torch.sub(w, r, out=b).add_(r_new).exp_()  # the decay, e^{w - r + r'}
+        ga.mul_(b).add_(a)
+        gb.mul_(b).addcmul_(a, y_t, value=-1.0)
+        r, r_new = r_new, r
+    scale = torch.exp(states[0, 2] - r)
     g_state = torch.stack([ga * scale, gb * scale, torch.zeros_like(ga)])
     return gw.sum(0), gu.sum(0), gk, gv, g_state

@@ -3,11 +3,14 @@
 The forward is one scan (the Triton kernel on CUDA, ``cpu.py`` otherwise) and the backward one reverse scan with
 the hand-derived gradients of ``cpu.py``'s docstring. What is saved differs by path:
 
-- PyTorch path: the state before every token, ``[T, 3, B, C]`` in the accumulation dtype, so the backward does not
-  rerun the forward (CPU memory is cheap next to CPU time);
-- Triton path: nothing but the inputs (and the initial state); the backward kernel reruns the forward scan into a
-  temporary buffer and consumes it in reverse, so no per-token state lives between the forward and the backward of
-  a model (the memory of the reference CUDA kernel, without its compile-time bound on T).
+- PyTorch path: the state before every token and the last one, ``[T + 1, 3, B, C]`` in the accumulation dtype, so
+  the backward does not rerun the forward (CPU memory is cheap next to CPU time);
+- Triton path: the same ``[T + 1, 3, B, C]`` float32 states, written by the forward kernel as it goes (12 bytes per
+  element and token, the memory flash-linear-attention's RWKV-4 kernel keeps too), so the backward is one reverse
+  scan; or, with ``recompute=True``, nothing but the inputs: the backward kernel reruns the forward scan into a
+  temporary buffer and consumes it in reverse, so no per-token state lives between the forward and the backward
+  of a model (the memory of the reference CUDA kernel, without its compile-time bound on T) at the price of a third
+  sequential pass over T.
 """
 
 from __future__ import annotations
@@ -27,22 +30,25 @@ def acc_dtype(*tensors: torch.Tensor) -> torch.dtype:
 
 
 class WKVFunction(torch.autograd.Function):
-    """``apply(w, u, k, v, state, use_triton) -> (y, new_state)``; ``state`` may be None (the empty state)."""
+    """``apply(w, u, k, v, state, use_triton, save, recompute) -> (y, new_state)``; ``state`` None: the empty state.
+
+    ``save``: a gradient will be asked for (decided by the caller: inside ``forward`` grad mode is always off).
+    ``recompute`` (Triton path): keep no per-token state; the backward reruns the forward scan.
+    """
 
     @staticmethod
     def forward(ctx, w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                state: Optional[torch.Tensor], use_triton: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                state: Optional[torch.Tensor], use_triton: bool, save: bool, recompute: bool
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         acc = acc_dtype(w, u, k, v)
         has_state = state is not None
-        save = any(ctx.needs_input_grad[:5])
         ctx.set_materialize_grads(False)  # an output without a gradient arrives as None: the kernels skip it
         k, v = k.contiguous(), v.contiguous()
         if use_triton:
             from .launch import triton_forward
 
             state0 = state.contiguous() if has_state else None
-            y, new_state = triton_forward(w, u, k, v, state0)
-            saved = None
+            y, new_state, saved = triton_forward(w, u, k, v, state0, save and not recompute)
         else:
             state0 = state.to(acc).contiguous() if has_state else cpu.initial_state(k, acc)
             y, new_state, saved = cpu.wkv_forward(w, u, k, v, state0, save)
@@ -52,21 +58,21 @@ class WKVFunction(torch.autograd.Function):
         ctx.dtypes = (w.dtype, u.dtype, k.dtype, v.dtype, state.dtype if has_state else acc)
         if save:
             if use_triton:
-                ctx.save_for_backward(w, u, k, v, state0, None)
+                ctx.save_for_backward(w, u, k, v, state0, saved)
             else:
-                ctx.save_for_backward(w, u, k, v, saved, new_state[2].clone())
+                ctx.save_for_backward(w, u, k, v, saved, None)
         return y, new_state
 
     @staticmethod
     def backward(ctx, grad_y: Optional[torch.Tensor], grad_state: Optional[torch.Tensor]):
-        w, u, k, v, extra, o_last = ctx.saved_tensors
+        w, u, k, v, extra, states = ctx.saved_tensors
         grad_y = None if grad_y is None else grad_y.contiguous()
         grad_state = None if grad_state is None else grad_state.contiguous()
         if ctx.use_triton:
             from .launch import triton_backward
 
-            gw, gu, gk, gv, gs = triton_backward(w, u, k, v, extra, grad_y, grad_state)
+            gw, gu, gk, gv, gs = triton_backward(w, u, k, v, extra, states, grad_y, grad_state)
         else:
-            gw, gu, gk, gv, gs = cpu.wkv_backward(w, u, k, v, extra, o_last, grad_y, grad_state)
+            gw, gu, gk, gv, gs = cpu.wkv_backward(w, u, k, v, extra, grad_y, grad_state)
         wd, ud, kd, vd, sd = ctx.dtypes
-        return (gw.to(wd), gu.to(ud), gk.to(kd), gv.to(vd), gs.to(sd) if ctx.has_state else None, None)
+        return (gw.to(wd), gu.to(ud), gk.to(kd), gv.to(vd), gs.to(sd) if ctx.has_state else None, None, None, None)

@@ -28,41 +28,52 @@ def kernels():
 
 
 def triton_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                   state: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(y [T, B, C] in v.dtype, new state [3, B, C] float32)``; ``k, v`` contiguous, ``state`` float32 or None."""
+                   state: Optional[torch.Tensor], save: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """``(y [T, B, C] in v.dtype, new state [3, B, C] float32, states [T + 1, 3, B, C] float32 or None)``.
+
+    ``k, v`` contiguous, ``state`` float32 or None. With ``save`` the kernel also writes the state before every
+    token and the final one (12 bytes per element and token) for :func:`triton_backward`.
+    """
     kern = kernels()
     T, B, C = k.shape
     y = torch.empty_like(v)
     new_state = torch.empty((3, B, C), dtype=torch.float32, device=k.device)
+    states = torch.empty((T + 1, 3, B, C), dtype=torch.float32, device=k.device) if save else None
     kern.wkv_forward_kernel[kern.grid(B, C, BLOCK_C)](
         w.contiguous(), u.contiguous(), k, v, y, state if state is not None else new_state, new_state,
-        T, B * C, C, HAS_STATE=state is not None, BLOCK_C=BLOCK_C, num_warps=NUM_WARPS,
+        states if save else new_state, T, B * C, C, HAS_STATE=state is not None, SAVE=save, BLOCK_C=BLOCK_C,
+        num_warps=NUM_WARPS,
     )
-    return y, new_state
+    return y, new_state, states
 
 
 def triton_backward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                    state: Optional[torch.Tensor], grad_y: Optional[torch.Tensor],
+                    state: Optional[torch.Tensor], states: Optional[torch.Tensor], grad_y: Optional[torch.Tensor],
                     grad_state: Optional[torch.Tensor]
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(dL/dw [C], dL/du [C] float32, dL/dk, dL/dv [T, B, C] in k's / v's dtype, dL/dstate_0 [3, B, C] float32)``.
 
-    Reruns the forward scan into a float32 scratch buffer of ``12 T B C`` bytes, freed on return.
+    ``states`` is the forward's save; None reruns the forward scan into a float32 scratch buffer of ``12 T B C``
+    bytes, freed on return (``state`` is the initial state, None for the empty one).
     """
     kern = kernels()
     T, B, C = k.shape
     dev = k.device
-    scratch = torch.empty((T, 3, B, C), dtype=torch.float32, device=dev)
+    recompute = states is None
+    if recompute:
+        states = torch.empty((T, 3, B, C), dtype=torch.float32, device=dev)
     gk = torch.empty_like(k)
     gv = torch.empty_like(v)
     gw = torch.empty((B, C), dtype=torch.float32, device=dev)
     gu = torch.empty((B, C), dtype=torch.float32, device=dev)
     gs0 = torch.empty((3, B, C), dtype=torch.float32, device=dev)
+    end = (T - 1) * B * C  # Python ints: Triton passes them as int64 when they exceed int32
     kern.wkv_backward_kernel[kern.grid(B, C, BLOCK_C)](
         w.contiguous(), u.contiguous(), k, v, grad_y if grad_y is not None else k,
-        state if state is not None else gs0, grad_state if grad_state is not None else gs0, scratch,
-        gk, gv, gw, gu, gs0, T, B * C, C,
-        HAS_STATE=state is not None, HAS_GY=grad_y is not None, HAS_GS=grad_state is not None, BLOCK_C=BLOCK_C,
-        num_warps=NUM_WARPS,
+        state if state is not None else gs0, grad_state if grad_state is not None else gs0, states,
+        gk, gv, gw, gu, gs0, T, B * C, C, end, 3 * end,
+        HAS_STATE=state is not None, HAS_GY=grad_y is not None, HAS_GS=grad_state is not None,
+        RECOMPUTE=recompute, BLOCK_C=BLOCK_C, num_warps=NUM_WARPS,
     )
     return gw.sum(0), gu.sum(0), gk, gv, gs0
