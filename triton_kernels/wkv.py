@@ -5,9 +5,11 @@ and walks the whole sequence: every input is read once per scan and every output
 compile-time bound (the reference CUDA kernel keeps per-thread arrays of length T_max). Layout: ``k, v, y [T, B, C]``
 contiguous, ``w, u [C]``, states ``[3, B, C]`` as ``(p, q, o)``.
 
-- ``wkv_forward_kernel``: the stable forward of ``snnkit/ops/wkv/naive.py``;
-- ``wkv_backward_kernel``: reruns the forward scan, writing the state before every token into a float32 scratch
-  buffer ``[T, 3, B, C]``, then walks back over it with the shifted reverse recurrence of
+- ``wkv_forward_kernel``: the stable forward of ``snnkit/ops/wkv/naive.py``; optionally (``SAVE``) it writes the
+  state before every token and the final one ``[T + 1, 3, B, C]`` for the backward, and (``CHECK``) one int32 flag
+  per program for non-finite ``k`` (bit 0) or ``v`` (bit 1);
+- ``wkv_backward_kernel``: reads the forward's saved states, or (``RECOMPUTE``) reruns the forward scan writing
+  them into a float32 scratch buffer ``[T, 3, B, C]``, then walks back over them with the shifted reverse recurrence of
   ``snnkit/ops/wkv/cpu.py`` (its docstring derives the equations and shows every ``exp`` argument is <= 0), writing
   ``dk, dv``, per-lane partial sums of ``dw, du`` ``[B, C]`` and the gradient of the initial ``(p, q)``.
 
@@ -24,13 +26,14 @@ import triton.language as tl
 
 # Globals read inside @triton.jit must be tl.constexpr instances (a compiled kernel rejects plain globals).
 O_INIT = tl.constexpr(-1e38)  # the empty state's max exponent; the value of snnkit.ops.wkv.naive.O_INIT
+FP32_MAX = tl.constexpr(3.4028234663852886e38)
 
 
 @triton.jit
 def wkv_forward_kernel(
-    w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, s0_ptr, s_out_ptr, states_ptr,
+    w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, s0_ptr, s_out_ptr, states_ptr, bad_ptr,
     T, BC, C,
-    HAS_STATE: tl.constexpr, SAVE: tl.constexpr, BLOCK_C: tl.constexpr,
+    HAS_STATE: tl.constexpr, SAVE: tl.constexpr, CHECK: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     pid_b = tl.program_id(0)
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -50,6 +53,8 @@ def wkv_forward_kernel(
     v_ptrs = v_ptr + lane
     y_ptrs = y_ptr + lane
     sc_ptrs = states_ptr + lane
+    # Non-finite k (bit 0) or v (bit 1) are flagged here, in registers, instead of by separate passes over memory.
+    bad = tl.zeros([BLOCK_C], dtype=tl.int32)
     kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
     vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
     for t in range(T):
@@ -63,6 +68,8 @@ def wkv_forward_kernel(
             tl.store(sc_ptrs + BC, q, mask=mask)
             tl.store(sc_ptrs + 2 * BC, o, mask=mask)
             sc_ptrs += 3 * BC
+        if CHECK:  # NaN fails every comparison, inf exceeds the max
+            bad = bad | (~(tl.abs(kt) <= FP32_MAX)).to(tl.int32) | ((~(tl.abs(vt) <= FP32_MAX)).to(tl.int32) * 2)
         uk = u + kt
         m = tl.maximum(o, uk)
         a = tl.exp(o - m)
@@ -85,6 +92,8 @@ def wkv_forward_kernel(
         tl.store(sc_ptrs, p, mask=mask)
         tl.store(sc_ptrs + BC, q, mask=mask)
         tl.store(sc_ptrs + 2 * BC, o, mask=mask)
+    if CHECK:
+        tl.store(bad_ptr + pid_b * tl.num_programs(1) + tl.program_id(1), tl.max(bad, axis=0))
 
 
 @triton.jit

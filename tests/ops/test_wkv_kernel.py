@@ -115,11 +115,11 @@ import snnkit.kernels.wkv as wkv
 PTR = {"float32": "*fp32", "bfloat16": "*bf16", "float16": "*fp16"}
 
 
-def fwd(d, T, hs, save):
+def fwd(d, T, hs, save, check=True):
     sig = {"w_ptr": "*fp32", "u_ptr": "*fp32", "k_ptr": d, "v_ptr": d, "y_ptr": d, "s0_ptr": "*fp32",
-           "s_out_ptr": "*fp32", "states_ptr": "*fp32", "T": T, "BC": "i32", "C": "i32", "HAS_STATE": "constexpr",
-           "SAVE": "constexpr", "BLOCK_C": "constexpr"}
-    return wkv.wkv_forward_kernel, sig, {"HAS_STATE": hs, "SAVE": save, "BLOCK_C": 32}
+           "s_out_ptr": "*fp32", "states_ptr": "*fp32", "bad_ptr": "*i32", "T": T, "BC": "i32", "C": "i32",
+           "HAS_STATE": "constexpr", "SAVE": "constexpr", "CHECK": "constexpr", "BLOCK_C": "constexpr"}
+    return wkv.wkv_forward_kernel, sig, {"HAS_STATE": hs, "SAVE": save, "CHECK": check, "BLOCK_C": 32}
 
 
 def bwd(d, T, hs, gy, gs, rec, end="i32"):
@@ -132,14 +132,13 @@ def bwd(d, T, hs, gy, gs, rec, end="i32"):
                                           "BLOCK_C": 32}
 
 
-jobs = []  # (arch, scalar_T, job): every flag combination in float32 for sm_90, the rest sampled
-for hs in (True, False):
-    for save in (True, False):
-        jobs.append((90, False, fwd("*fp32", "i32", hs, save)))
-    for gy in (True, False):
-        for gs in (True, False):
-            for rec in (True, False):
-                jobs.append((90, False, bwd("*fp32", "i32", hs, gy, gs, rec)))
+# (arch, scalar_T, job): in float32 for sm_90, flag sets where every flag takes both values and meets each other
+# flag in both states at least once; dtypes, int64 offsets, T = 1 and sm_80 sampled
+jobs = []
+for flags in ((True, True, True), (False, False, False), (False, True, True), (True, False, False)):
+    jobs.append((90, False, fwd("*fp32", "i32", *flags)))
+for flags in ("TTTT", "FFFF", "FTTF", "TFFT", "TTFF", "FFTT"):
+    jobs.append((90, False, bwd("*fp32", "i32", *[f == "T" for f in flags])))
 for d in ("*bf16", "*fp16"):
     jobs.append((90, True, fwd(d, "constexpr", False, False)))  # streaming: T = 1 is specialised to a constexpr
     jobs.append((90, False, bwd(d, "i32", True, True, False, False, end="i64")))  # offsets beyond int32
@@ -164,9 +163,9 @@ print(json.dumps({"compiled": n, "jobs": len(jobs), "failures": failures}))
 
 
 def test_every_kernel_variant_compiles_for_sm80_and_sm90():
-    # The interpreter accepts code a GPU compile rejects; lower every flag combination (float32, sm_90) and a sample
-    # of dtypes, the T = 1 specialisation and sm_80 to a cubin (no GPU needed), in a subprocess because this session
-    # has Triton in interpreter mode.
+    # The interpreter accepts code a GPU compile rejects; lower both values of every flag (float32, sm_90) and a
+    # sample of dtypes, int64 offsets, the T = 1 specialisation and sm_80 to a cubin (no GPU needed), in a subprocess
+    # because this session has Triton in interpreter mode.
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
     proc = subprocess.run([sys.executable, "-c", _WORKER], text=True, capture_output=True, env=env, timeout=600)
@@ -175,4 +174,17 @@ def test_every_kernel_variant_compiles_for_sm80_and_sm90():
     if "skip" in report:
         pytest.skip(f"this triton's AOT compile API differs: {report['skip']}")
     assert report["failures"] == [], json.dumps(report["failures"][:3], indent=1)
-    assert report["compiled"] == report["jobs"] == 26
+    assert report["compiled"] == report["jobs"] == 16
+
+
+@pytest.mark.parametrize("name", ["k", "v"])
+def test_kernel_flags_non_finite_keys_and_values(name):
+    w, u, k, v, _ = _dev(make_inputs(T=4, B=2, C=37, state=False))
+    bad = {"k": k, "v": v}[name]
+    bad[2, 1, 33] = float("nan")
+    with pytest.raises(ValueError, match=f"{name} contains NaN or inf"):
+        wkv(w, u, k, v, backend="triton", check="sync")
+    bad[2, 1, 33] = float("-inf")
+    with pytest.raises(ValueError, match=f"{name} contains NaN or inf"):
+        wkv(w, u, k, v, backend="triton", check="sync")
+    wkv(w, u, k, v, backend="triton", check="off")

@@ -156,7 +156,8 @@ def wkv(
     if check == "auto":
         check = "async" if k.is_cuda else "sync"
     use_triton = _resolve_backend(backend, k, is_f64)
-    _check_values(named, named_state, check)
+    # the forward kernel flags non-finite k and v itself, in registers: no extra passes over them
+    _check_values(named[:2] if use_triton else named, named_state, check)
     grad_needed = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (w, u, k, v, state))
-    return WKVFunction.apply(w, u, k, v, state, use_triton, grad_needed, recompute)
+    return WKVFunction.apply(w, u, k, v, state, use_triton, grad_needed, recompute, check if use_triton else "off")

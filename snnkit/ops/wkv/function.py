@@ -29,17 +29,28 @@ def acc_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
+def _raise_or_assert(ok: torch.Tensor, name: str, check: str) -> None:
+    """Turn the device boolean ``ok`` into an error: at once ("sync") or queued on the device ("async")."""
+    message = f"{name} contains NaN or inf; expected finite values"
+    if check == "sync":
+        if not bool(ok):
+            raise ValueError(message)
+    elif check == "async":
+        torch._assert_async(ok, message)
+
+
 class WKVFunction(torch.autograd.Function):
-    """``apply(w, u, k, v, state, use_triton, save, recompute) -> (y, new_state)``; ``state`` None: the empty state.
+    """``apply(w, u, k, v, state, use_triton, save, recompute, check) -> (y, new_state)``; ``state`` None: empty.
 
     ``save``: a gradient will be asked for (decided by the caller: inside ``forward`` grad mode is always off).
-    ``recompute`` (Triton path): keep no per-token state; the backward reruns the forward scan.
+    ``recompute`` (Triton path): keep no per-token state; the backward reruns the forward scan. ``check`` (Triton
+    path): "sync", "async" or "off" for the kernel's own NaN/inf flags on ``k`` and ``v``.
     """
 
     @staticmethod
     def forward(ctx, w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                state: Optional[torch.Tensor], use_triton: bool, save: bool, recompute: bool
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                state: Optional[torch.Tensor], use_triton: bool, save: bool, recompute: bool,
+                check: str = "off") -> tuple[torch.Tensor, torch.Tensor]:
         acc = acc_dtype(w, u, k, v)
         has_state = state is not None
         ctx.set_materialize_grads(False)  # an output without a gradient arrives as None: the kernels skip it
@@ -48,7 +59,10 @@ class WKVFunction(torch.autograd.Function):
             from .launch import triton_forward
 
             state0 = state.contiguous() if has_state else None
-            y, new_state, saved = triton_forward(w, u, k, v, state0, save and not recompute)
+            y, new_state, saved, bad = triton_forward(w, u, k, v, state0, save and not recompute, check != "off")
+            if bad is not None:
+                _raise_or_assert((bad & 1).max() == 0, "k", check)
+                _raise_or_assert((bad & 2).max() == 0, "v", check)
         else:
             state0 = state.to(acc).contiguous() if has_state else cpu.initial_state(k, acc)
             y, new_state, saved = cpu.wkv_forward(w, u, k, v, state0, save)
@@ -75,4 +89,4 @@ class WKVFunction(torch.autograd.Function):
         else:
             gw, gu, gk, gv, gs = cpu.wkv_backward(w, u, k, v, extra, grad_y, grad_state)
         wd, ud, kd, vd, sd = ctx.dtypes
-        return (gw.to(wd), gu.to(ud), gk.to(kd), gv.to(vd), gs.to(sd) if ctx.has_state else None, None, None, None)
+        return (gw.to(wd), gu.to(ud), gk.to(kd), gv.to(vd), gs.to(sd) if ctx.has_state else None, None, None, None, None)

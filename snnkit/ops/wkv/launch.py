@@ -28,24 +28,27 @@ def kernels():
 
 
 def triton_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                   state: Optional[torch.Tensor], save: bool
-                   ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """``(y [T, B, C] in v.dtype, new state [3, B, C] float32, states [T + 1, 3, B, C] float32 or None)``.
+                   state: Optional[torch.Tensor], save: bool, check: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """``(y [T, B, C] in v.dtype, new state [3, B, C] float32, states [T + 1, 3, B, C] float32 or None, bad)``.
 
     ``k, v`` contiguous, ``state`` float32 or None. With ``save`` the kernel also writes the state before every
-    token and the final one (12 bytes per element and token) for :func:`triton_backward`.
+    token and the final one (12 bytes per element and token) for :func:`triton_backward`. With ``check``, ``bad``
+    holds one int32 per program: bit 0 set where ``k`` held NaN/inf, bit 1 for ``v`` (else None).
     """
     kern = kernels()
     T, B, C = k.shape
     y = torch.empty_like(v)
     new_state = torch.empty((3, B, C), dtype=torch.float32, device=k.device)
     states = torch.empty((T + 1, 3, B, C), dtype=torch.float32, device=k.device) if save else None
-    kern.wkv_forward_kernel[kern.grid(B, C, BLOCK_C)](
+    grid = kern.grid(B, C, BLOCK_C)
+    bad = torch.empty(grid, dtype=torch.int32, device=k.device) if check else None  # every program writes its flag
+    kern.wkv_forward_kernel[grid](
         w.contiguous(), u.contiguous(), k, v, y, state if state is not None else new_state, new_state,
-        states if save else new_state, T, B * C, C, HAS_STATE=state is not None, SAVE=save, BLOCK_C=BLOCK_C,
-        num_warps=NUM_WARPS,
+        states if save else new_state, bad if check else new_state, T, B * C, C, HAS_STATE=state is not None,
+        SAVE=save, CHECK=check, BLOCK_C=BLOCK_C, num_warps=NUM_WARPS,
     )
-    return y, new_state, states
+    return y, new_state, states, bad
 
 
 def triton_backward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
