@@ -1,7 +1,10 @@
 """``snnkit <command>`` console entry (``python -m snnkit``, ``scripts/train.py``, and torchrun all land here).
 
 Commands:
-    train   train a model on a dataset, or ``--resume runs/<run>`` a stopped run.
+    train      train a model on a dataset, or ``--resume runs/<run>`` a stopped run.
+    attack     attack a trained run.
+    train-lm   train a SpikeGPT language model on a text file (default: the built-in corpus), or ``--resume`` one.
+    generate   sample text from a ``train-lm`` run.
 
 Defaults train the spiking MLP on the bundled spoken digits on CPU in a few minutes and print the final test
 accuracy. ``torchrun --nproc-per-node N -m snnkit train ...`` trains with DistributedDataParallel.
@@ -192,7 +195,185 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_attack_args(attack)
     attack.set_defaults(_parser=attack)
+    train_lm = sub.add_parser(
+        "train-lm",
+        help="train a SpikeGPT language model (or --resume a run)",
+        description="Train SpikeGPT (spiking RWKV) on a text file, byte-level by default; without --data on the "
+        "built-in corpus (Python's help topics, no download). Defaults take a few minutes on a CPU.",
+    )
+    _add_train_lm_args(train_lm)
+    train_lm.set_defaults(_parser=train_lm)
+    gen = sub.add_parser(
+        "generate",
+        help="sample text from a train-lm run",
+        description="Continue a prompt with the language model of a train-lm run (RNN mode, top-p sampling).",
+    )
+    _add_generate_args(gen)
+    gen.set_defaults(_parser=gen)
     return parser
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False):
+    """argparse ``type=`` for a finite float in ``[low, high]`` (``(`` / ``)`` where open)."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        ok = math.isfinite(value)
+        if low is not None:
+            ok = ok and (value > low if low_open else value >= low)
+        if high is not None:
+            ok = ok and (value < high if high_open else value <= high)
+        if not ok:
+            lo = "-inf" if low is None else f"{low:g}"
+            hi = "inf" if high is None else f"{high:g}"
+            rng = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+            raise argparse.ArgumentTypeError(f"must be a number in {rng}, got {text!r}")
+        return value
+
+    return parse
+
+
+#: train-lm flags: LMConfig field -> (argparse type, metavar, help).
+_LM_FLAGS: dict[str, tuple[Any, str, str]] = {
+    "data": (str, "FILE", "text file to train on (any bytes with the byte tokenizer; enwik8 works); default: the "
+             "built-in corpus (Python's help topics, pydoc_data.topics)"),
+    "tokenizer": (str, "{byte,char,FILE}", "byte (UTF-8 bytes, vocabulary 256), char (the corpus' characters; "
+                  "UTF-8 text) or a tokenizers file (tokenizer.json)"),
+    "n_layer": (_int_at_least(1), "N", "SpikeGPT blocks"),
+    "n_embd": (_int_at_least(1), "C", "embedding width"),
+    "ctx_len": (_int_at_least(1), "T", "training window in tokens"),
+    "dropout": (_number(0, 1, high_open=True), "P", "dropout after each block"),
+    "batch_size": (_int_at_least(1), "B", "windows per batch"),
+    "epochs": (_int_at_least(1), "N", "epochs (each ends with a held-out evaluation)"),
+    "steps_per_epoch": (_int_at_least(1), "N", "optimiser steps per epoch"),
+    "lr": (_number(0, low_open=True), "LR", "peak learning rate (Adam, betas 0.9/0.99)"),
+    "final_lr": (_number(0, low_open=True), "LR", "learning rate at the end of the exponential decay"),
+    "warmup": (_int_at_least(0), "STEPS", "linear warm-up steps"),
+    "weight_decay": (_number(0), "WD", "weight decay (> 0: AdamW)"),
+    "grad_clip": (_number(0, low_open=True), "NORM", "global gradient-norm clip"),
+    "held_out": (_number(0, 1, low_open=True, high_open=True), "FRAC", "fraction of the corpus held out (its end)"),
+    "eval_tokens": (_int_at_least(1), "N", "held-out tokens evaluated after each epoch"),
+    "seed": (_int_at_least(0), "S", "weights, data order"),
+    "device": (str, "DEV", "auto, cpu, cuda, cuda:1, ..."),
+    "ckpt_every": (_int_at_least(0), "STEPS", "checkpoint every N steps (and every epoch)"),
+    "out": (str, "DIR", "parent directory of new runs"),
+    "name": (str, "NAME", "run directory name (default lm-<date>-<time>)"),
+}
+
+
+def _lm_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_train_lm_args(p: argparse.ArgumentParser) -> None:
+    from snnkit.training.lm import LMConfig
+
+    defaults = LMConfig()
+    for name, (typ, metavar, text) in _LM_FLAGS.items():
+        default = getattr(defaults, name)
+        if default is not None:
+            text += f" (default {default})"
+        p.add_argument(_lm_flag(name), dest=name, type=typ, metavar=metavar, default=None, help=text.replace("%", "%%"))
+    p.add_argument("--no-amp", dest="no_amp", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the train-lm run in RUN_DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory of snnkit train-lm (checkpoint.pt, lm_config.json)")
+    p.add_argument("--prompt", default="The ", help="text to continue (default 'The ')")
+    p.add_argument("--tokens", type=_int_at_least(0), default=200, help="tokens to generate (default 200)")
+    p.add_argument("--temperature", type=_number(0), default=0.8, help="softmax temperature; 0: greedy (default 0.8)")
+    p.add_argument("--top-p", type=_number(0, 1, low_open=True), default=0.9,
+                   help="nucleus sampling mass in (0, 1] (default 0.9)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="sampling seed (default 0)")
+    p.add_argument("--device", default="cpu", help="device to run on (default cpu)")
+
+
+def _run_train_lm(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from snnkit.training import CheckpointError
+    from snnkit.training.lm import LMConfig, LMConfigError, resume_lm, train_lm
+
+    given = {name: getattr(args, name) for name in _LM_FLAGS if getattr(args, name) is not None}
+    if args.no_amp:
+        given["amp"] = False
+    progress = not args.no_progress
+    try:
+        start = time.perf_counter()
+        if args.resume:
+            if given:
+                flags = ", ".join(_lm_flag(n) if n != "amp" else "--no-amp" for n in sorted(given))
+                print(f"note: resuming with the run's saved settings; ignoring {flags}", file=sys.stderr)
+            result = resume_lm(args.resume, progress=progress)
+        else:
+            cfg = LMConfig(**given)
+            try:
+                cfg.check()
+            except LMConfigError as e:
+                parser.error(f"argument {_lm_flag(e.field)}: {e.problem}")
+            result = train_lm(cfg, progress=progress)
+        elapsed = time.perf_counter() - start
+    except CheckpointError as e:
+        raise SystemExit(f"{parser.prog}: error: {e}") from None
+    except (ValueError, TypeError, FileNotFoundError, OSError) as e:
+        raise SystemExit(f"{parser.prog}: error: {e}") from None
+    except KeyboardInterrupt:
+        return 130
+    if result.rank == 0:
+        h = result.history[-1] if result.history else {}
+        line = f"\nheld-out bits per token: {h.get('test_bpc', float('nan')):.4f}"
+        if "test_bpb" in h:
+            line += f" ({h['test_bpb']:.4f} bits per byte)"
+        rates = h.get("firing_rates", {})
+        if rates:
+            line += "\nLIF firing rates: " + ", ".join(f"{n} {r:.3f}" for n, r in rates.items())
+        ops = h.get("synops_per_token")
+        if ops:
+            line += f"\nsynaptic operations per token: {ops['mac']:.4g} MAC, {ops['ac']:.4g} AC"
+        print(f"{line}\n{result.epochs} epochs, {elapsed:.0f} s\nRun directory: {result.run_dir}")
+    return 0
+
+
+def _run_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import torch
+
+    from snnkit.models.spikegpt import generate
+    from snnkit.training import CheckpointError
+    from snnkit.training.lm import load_lm_run
+
+    try:
+        model, tok, _ = load_lm_run(args.run, device=args.device)
+        try:
+            prompt_ids = tok.encode(args.prompt)
+        except ValueError as e:
+            parser.error(f"argument --prompt: {e}")
+        if not prompt_ids:
+            parser.error("argument --prompt: the prompt encodes to no tokens; give some text")
+        gen = torch.Generator().manual_seed(args.seed)
+        new = generate(model, prompt_ids, args.tokens, temperature=args.temperature, top_p=args.top_p, generator=gen)
+    except CheckpointError as e:
+        raise SystemExit(f"{parser.prog}: error: {e}") from None
+    except (ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as e:
+        raise SystemExit(f"{parser.prog}: error: {e}") from None
+    print(args.prompt + tok.decode(new))
+    return 0
 
 
 def _add_attack_args(p: argparse.ArgumentParser) -> None:
@@ -289,6 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_train(args, args._parser)
     if args.command == "attack":
         return _run_attack(args, args._parser)
+    if args.command == "train-lm":
+        return _run_train_lm(args, args._parser)
+    if args.command == "generate":
+        return _run_generate(args, args._parser)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..neurons import LIF
+from ..ops.wkv import wkv
 from ..surrogate import ATan
 from ..validation import check_positive_int, check_real, check_tensor
 
@@ -71,9 +72,10 @@ def _check_layer(n_embd: int, layer_id: int, n_layer: int) -> None:
 
 
 def _check_input(x: torch.Tensor, n_embd: int) -> None:
-    check_tensor("x", x, min_dim=3, time_first=True)
+    check_tensor("x", x)
     if x.dim() != 3 or x.shape[-1] != n_embd:
         raise ValueError(f"x must be time-first [T, B, C] with C = n_embd = {n_embd}, got shape {tuple(x.shape)}")
+    check_tensor("x", x, time_first=True)
 
 
 class TokenLIF(LIF):
@@ -151,8 +153,6 @@ class SpikingTimeMix(nn.Module):
 
     def forward(self, x: torch.Tensor, state: Optional[tuple[torch.Tensor, torch.Tensor]] = None
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        from ..ops.wkv import wkv  # the op package may import layers' dependencies; resolve at call time
-
         _check_input(x, self.n_embd)
         last, wkv_state = (None, None) if state is None else state
         xx = token_shift(x, last)
@@ -161,7 +161,7 @@ class SpikingTimeMix(nn.Module):
         xr = x * self.mix_r + xx * (1 - self.mix_r)
         k, v = self.key(xk), self.value(xv)
         sr = torch.sigmoid(self.receptance(xr))
-        y, wkv_state = wkv(-torch.exp(self.time_decay.float()), self.time_first.float(), k, v, wkv_state,
+        y, wkv_state = wkv(-torch.exp(self.time_decay), self.time_first, k, v, wkv_state,
                            backend=self.wkv_backend)
         return self.output(sr * y.to(sr.dtype)), (x[-1], wkv_state)
 

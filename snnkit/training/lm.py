@@ -19,6 +19,7 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ from .losses import LOSSES
 from .metrics import METRICS, Metric, is_neuron
 
 __all__ = ["lm_cross_entropy", "BitsPerToken", "adam_betas_optimizer", "WarmupExpDecay", "LayerStats",
-           "count_synops", "LMConfig", "train_lm", "resume_lm", "load_lm_run", "LM_CONFIG_NAME", "PAPER_BETAS"]
+           "count_synops", "LMConfig", "LMConfigError", "train_lm", "resume_lm", "load_lm_run", "LM_CONFIG_NAME", "PAPER_BETAS"]
 
 #: Adam's betas in SpikeGPT's training (ridgerchu/SpikeGPT train.py).
 PAPER_BETAS = (0.9, 0.99)
@@ -225,6 +226,14 @@ class LayerStats(Callback):
         self._handles = []
 
 
+class LMConfigError(ValueError):
+    """An invalid :class:`LMConfig` setting; ``field`` names it (the CLI maps it to its flag)."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        self.field, self.problem = field_name, problem
+        super().__init__(f"{field_name} {problem}")
+
+
 @dataclass
 class LMConfig:
     """Settings of a ``snnkit train-lm`` run (saved as ``lm_config.json`` in the run directory).
@@ -246,7 +255,7 @@ class LMConfig:
     final_lr: float = 1e-5
     warmup: int = 20
     weight_decay: float = 0.0
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  #: the paper's
     held_out: float = 0.1
     eval_tokens: int | None = 16384  #: held-out tokens evaluated each epoch (from its start); None: all
     seed: int = 0
@@ -258,29 +267,39 @@ class LMConfig:
     extra: dict[str, Any] = field(default_factory=dict)  #: written by train_lm: model config, tokenizer spec, ...
 
     def check(self) -> None:
-        """Raise ValueError naming the first invalid setting (by its field name)."""
+        """Raise :class:`LMConfigError` (a ValueError) naming the first invalid setting by its field name."""
+        def bad(name: str, problem: str) -> None:
+            raise LMConfigError(name, problem)
+
         for name in ("n_layer", "n_embd", "ctx_len", "batch_size", "epochs", "steps_per_epoch"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+                bad(name, f"must be an integer >= 1, got {v!r}")
         for name in ("warmup", "ckpt_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-        if self.eval_tokens is not None and (not isinstance(self.eval_tokens, int) or self.eval_tokens < 1):
-            raise ValueError(f"eval_tokens must be an integer >= 1 or None, got {self.eval_tokens!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if not (isinstance(self.final_lr, (int, float)) and 0 < self.final_lr <= self.lr):
-            raise ValueError(f"final_lr must be in (0, lr], got {self.final_lr!r}")
+                bad(name, f"must be an integer >= 0, got {v!r}")
+        if self.eval_tokens is not None and (isinstance(self.eval_tokens, bool) or not isinstance(self.eval_tokens, int)
+                                             or self.eval_tokens < 1):
+            bad("eval_tokens", f"must be an integer >= 1 or None, got {self.eval_tokens!r}")
+        for name in ("lr", "final_lr", "dropout", "held_out", "grad_clip", "weight_decay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                bad(name, f"must be a finite number, got {v!r}")
+        if self.lr <= 0:
+            bad("lr", f"must be > 0, got {self.lr}")
+        if not 0 < self.final_lr <= self.lr:
+            bad("final_lr", f"must be in (0, lr = {self.lr}], got {self.final_lr}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+            bad("dropout", f"must be in [0, 1), got {self.dropout}")
         if not 0 < self.held_out < 1:
-            raise ValueError(f"held_out must be a fraction in (0, 1), got {self.held_out!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be > 0, got {self.grad_clip!r}")
+            bad("held_out", f"must be a fraction in (0, 1), got {self.held_out}")
+        if self.grad_clip <= 0:
+            bad("grad_clip", f"must be > 0, got {self.grad_clip}")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            bad("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        if not isinstance(self.tokenizer, str) or not self.tokenizer:
+            bad("tokenizer", f"must be 'byte', 'char' or a tokenizers file path, got {self.tokenizer!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -343,7 +362,8 @@ class _BitsPerByte(Callback):
             rec["test_bpb"] = rec["test_bpc"] * self.tokens_per_byte
 
 
-def _build(cfg: LMConfig, d: LMData, run_dir: Path | None, resume: bool, progress: bool):
+def _build(cfg: LMConfig, d: LMData, run_dir: Path | None, resume: bool, progress: bool,
+           extra_callbacks: Sequence[Any] = ()):
     from snnkit.models.spikegpt import SpikeGPT
 
     from .batches import seed_all
@@ -359,7 +379,7 @@ def _build(cfg: LMConfig, d: LMData, run_dir: Path | None, resume: bool, progres
                          f"one batch of {cfg.batch_size}; use a longer text, a smaller ctx_len or batch_size")
     total = steps * cfg.epochs
     schedule = WarmupExpDecay(min(cfg.warmup, total), total, cfg.final_lr / cfg.lr)
-    callbacks: list[Callback] = [LayerStats()]
+    callbacks: list[Any] = [LayerStats(), *extra_callbacks]
     if cfg.tokenizer not in ("byte", "char"):
         n_tok = d.test_ids.numel() - 1
         callbacks.append(_BitsPerByte(n_tok / max(d.test_bytes, 1)))
@@ -369,9 +389,14 @@ def _build(cfg: LMConfig, d: LMData, run_dir: Path | None, resume: bool, progres
         lr=cfg.lr, weight_decay=cfg.weight_decay,
         scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule), grad_clip=cfg.grad_clip,
         loss="lm-ce", metrics=[BitsPerToken()], callbacks=callbacks, batch_size=cfg.batch_size,
-        max_train_batches=steps, seed=cfg.seed, device=cfg.device, amp=cfg.amp, run_dir=run_dir, resume=resume,
+        max_train_batches=steps, seed=cfg.seed, device=cfg.device, amp=cfg.amp and _on_cuda(cfg.device), run_dir=run_dir, resume=resume,
         ckpt_every=cfg.ckpt_every, plot_every=0, progress=progress,
     )
+
+
+def _on_cuda(device: str) -> bool:
+    # amp is on by default for GPU runs; asking fit for it on a CPU would only print a note
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
 def _new_run_dir(cfg: LMConfig) -> Path:
@@ -382,11 +407,14 @@ def _new_run_dir(cfg: LMConfig) -> Path:
     return create_run_dir(cfg.out, "lm-" + datetime.now().strftime("%Y%m%d-%H%M%S"), unique=True)
 
 
-def train_lm(cfg: LMConfig, *, progress: bool = True, run_dir: str | os.PathLike | None = None):
+def train_lm(cfg: LMConfig, *, progress: bool = True, run_dir: str | os.PathLike | None = None,
+             callbacks: Sequence[Any] = ()):
     """Train a SpikeGPT language model as ``cfg`` says, through :func:`~snnkit.training.fit`, in a new run directory
     (``cfg.out/cfg.name`` or ``cfg.out/lm-<time>``; or ``run_dir``). The directory holds fit's checkpoint and
     ``metrics.jsonl``, plus ``lm_config.json`` (settings, model config, tokenizer spec) and, for a tokenizers file,
     a copy of it: everything :func:`load_lm_run` and ``snnkit generate`` need.
+
+    ``callbacks`` are passed on to ``fit`` (after the firing-rate and synaptic-operation recorder).
 
     Returns fit's :class:`~snnkit.training.TrainResult` (``history[-1]["test_bpc"]`` is the held-out bits per token).
     """
@@ -407,7 +435,7 @@ def train_lm(cfg: LMConfig, *, progress: bool = True, run_dir: str | os.PathLike
         "test_bytes": int(d.test_bytes),
     }
     atomic_write_text(path / LM_CONFIG_NAME, json.dumps(cfg.to_dict(), indent=2) + "\n")
-    return _build(cfg, d, path, resume=False, progress=progress)
+    return _build(cfg, d, path, resume=False, progress=progress, extra_callbacks=callbacks)
 
 
 def _read_config(run_dir: Path) -> LMConfig:
@@ -417,7 +445,7 @@ def _read_config(run_dir: Path) -> LMConfig:
     return LMConfig.from_dict(json.loads(p.read_text(encoding="utf-8")))
 
 
-def resume_lm(run_dir: str | os.PathLike, *, progress: bool = True):
+def resume_lm(run_dir: str | os.PathLike, *, progress: bool = True, callbacks: Sequence[Any] = ()):
     """Continue the ``train-lm`` run in ``run_dir`` from its last checkpoint with its saved settings, exactly where
     it stopped (fit's exact resume); a run killed before its first checkpoint starts over in place."""
     from snnkit.data.text import tokenizer_from_spec
@@ -426,7 +454,7 @@ def resume_lm(run_dir: str | os.PathLike, *, progress: bool = True):
     cfg = _read_config(run_dir)
     tok = tokenizer_from_spec(cfg.extra["tokenizer"], base=run_dir)
     d = prepare_text(cfg, tokenizer=tok)
-    return _build(cfg, d, run_dir, resume=True, progress=progress)
+    return _build(cfg, d, run_dir, resume=True, progress=progress, extra_callbacks=callbacks)
 
 
 def load_lm_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):

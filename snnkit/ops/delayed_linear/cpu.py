@@ -103,14 +103,18 @@ def tap_conv_backward(dy: torch.Tensor, x: Optional[torch.Tensor], c: Optional[t
     dx = dc = None
     if not use_sparse(width, max_delay):
         dyc = dy.permute(1, 2, 0)
-        padded = (B, C_in, T + max_delay - 1)
-        if need_x:
-            kernel = _dense_kernel(c, start, max_delay).flip(-1)
-            dx = torch.nn.grad.conv1d_input(padded, kernel, dyc)[:, :, max_delay - 1:].permute(2, 0, 1)
+        kernel = _dense_kernel(c, start, max_delay).flip(-1)
         if need_c:
+            # One call for both gradients: the same kernels autograd uses for conv1d (torch.nn.grad's helpers
+            # run the weight gradient as a slower grouped convolution).
             xc = F.pad(x.permute(1, 2, 0), (max_delay - 1, 0))
-            dk = torch.nn.grad.conv1d_weight(xc, (C_out, C_in, max_delay), dyc).flip(-1)
-            dc = dk.gather(-1, _delays(start, width))
+            dxc, dk, _ = torch.ops.aten.convolution_backward(dyc, xc, kernel, None, [1], [0], [1], False, [0], 1,
+                                                             [need_x, True, False])
+            dc = dk.flip(-1).gather(-1, _delays(start, width))
+        else:
+            dxc = torch.nn.grad.conv1d_input((B, C_in, T + max_delay - 1), kernel, dyc)
+        if need_x:
+            dx = dxc[:, :, max_delay - 1:].permute(2, 0, 1)
         return dx, dc
     dyt = dy.reshape(T * B, C_out).t().contiguous()  # [C_out, T B]
     if need_x:
