@@ -290,3 +290,27 @@ def test_learned_delays_beat_no_delays_on_a_timing_task() -> None:
         acc[delays] = result.test_accuracy
     assert acc["zero"] < 0.62  # no delays: about chance
     assert acc["learned"] > 0.85 and acc["learned"] - acc["zero"] > 0.25, acc
+
+
+# ---------------------------------------------------------------------------------------------- the comparison script
+def test_run_delays_script_end_to_end_on_a_tiny_budget(tmp_path) -> None:
+    """scripts/run_delays.py on the bundled spoken digits, 2 batches per mode (the full comparison is in
+    docs/delays.md): every mode runs, the table's numbers are the runs' numbers, the JSON is complete."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("run_delays", HERE.parents[1] / "scripts" / "run_delays.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        report = module.main(["--epochs", "1", "--seeds", "0", "--max-train-batches", "2", "--modes", "learned",
+                              "zero", "--model-arg", "hidden=[16]", "--out", str(tmp_path / "d.json")])
+    finally:
+        torch.set_num_threads(threads)
+    saved = json.loads((tmp_path / "d.json").read_text())
+    assert [r["mode"] for r in saved["runs"]] == ["learned", "zero"] and saved["model"]["hidden"] == [16]
+    for row, run in zip(saved["summary"], saved["runs"]):
+        assert row["test_acc"] == [run["test_acc"]] and 0.0 <= run["test_acc"] <= 1.0
+        assert len(run["history"]) == 1 and run["history"][0]["samples"] == 64
+    assert report["summary"][0]["test_acc_mean"] == saved["summary"][0]["test_acc_mean"]
