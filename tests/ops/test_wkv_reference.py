@@ -208,3 +208,12 @@ def test_state_shift_is_free():
     y2, s2 = wkv(w, u, k, v, shifted)
     torch.testing.assert_close(y1, y2)
     torch.testing.assert_close(s1[0] / s1[1], s2[0] / s2[1])
+
+
+def test_double_backward_is_refused():
+    w, u, k, v, _ = make_inputs(T=3, B=1, C=2, state=False)
+    k = k.requires_grad_()
+    y, _ = wkv(w, u, k, v)
+    (gk,) = torch.autograd.grad(y.sum(), k, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):
+        torch.autograd.grad(gk.sum(), k)

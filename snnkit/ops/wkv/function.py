@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import cpu
 
@@ -78,6 +79,7 @@ class WKVFunction(torch.autograd.Function):
         return y, new_state
 
     @staticmethod
+    @once_differentiable  # the backward scans run without autograd: a double backward must fail loudly
     def backward(ctx, grad_y: Optional[torch.Tensor], grad_state: Optional[torch.Tensor]):
         w, u, k, v, extra, states = ctx.saved_tensors
         grad_y = None if grad_y is None else grad_y.contiguous()
