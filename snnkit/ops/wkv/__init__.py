@@ -144,9 +144,6 @@ def wkv(
         if state.dtype != acc:
             raise TypeError(f"state must be {str(acc).removeprefix('torch.')} (the accumulation dtype of these "
                             f"inputs), got {state.dtype}")
-        named_state = state
-    else:
-        named_state = None
     for name, t in named[:2] + named[3:] + ([("state", state)] if state is not None else []):
         if t.device != k.device:
             raise ValueError(f"{name} is on {t.device} but k is on {k.device}")
@@ -157,7 +154,7 @@ def wkv(
         check = "async" if k.is_cuda else "sync"
     use_triton = _resolve_backend(backend, k, is_f64)
     # the forward kernel flags non-finite k and v itself, in registers: no extra passes over them
-    _check_values(named[:2] if use_triton else named, named_state, check)
+    _check_values(named[:2] if use_triton else named, state, check)
     grad_needed = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (w, u, k, v, state))
     return WKVFunction.apply(w, u, k, v, state, use_triton, grad_needed, recompute, check if use_triton else "off")
