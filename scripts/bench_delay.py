@@ -9,7 +9,7 @@ Modes, each for both implementations on the same weights, delays and input:
 * ``inference``           forward without gradients: integer delays for DelayedLinear (one tap per synapse), the
                           dense kernel for Dcls1d (it has no integer mode; its cost does not depend on SIG)
 
-Dcls1d runs as in the paper's time-first use: permute to ``[B, C, T]``, left-pad by ``D - 1``, convolve, permute
+Times are the best of ``--repeats`` runs after a warm-up. Dcls1d runs as in the paper's time-first use: permute to ``[B, C, T]``, left-pad by ``D - 1``, convolve, permute
 back. Each row also checks the results: the largest difference to the dense oracle (``snnkit.ops.delayed_linear.
 naive``) relative to the output's largest value, and to Dcls1d where dcls computes the same thing (train rows with
 width >= 0.27). Peak memory: ``torch.cuda.max_memory_allocated`` above the inputs on CUDA; on CPU the process's
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import threading
 import time
 from datetime import datetime, timezone
@@ -99,7 +98,8 @@ def dcls_forward(m, x: torch.Tensor, D: int) -> torch.Tensor:
 
 
 def measure(step, device: torch.device, repeats: int) -> tuple[float, int, torch.Tensor]:
-    """Median seconds of ``step()`` over ``repeats`` runs after one warm-up, its peak memory, and its output."""
+    """Best (smallest) seconds of ``step()`` over ``repeats`` runs after one warm-up (the least disturbed run on a
+    shared machine), its peak memory, and its output."""
     out = step()  # warm-up: kernel compilation, allocator
     times = []
     for _ in range(repeats):
@@ -121,7 +121,7 @@ def measure(step, device: torch.device, repeats: int) -> tuple[float, int, torch
         with PeakRSS() as rss:
             step()
         peak = rss.bytes
-    return statistics.median(times), peak, out
+    return min(times), peak, out
 
 
 def run_config(name: str, B: int, T: int, device: torch.device, repeats: int, seed: int) -> list[dict]:
