@@ -80,10 +80,16 @@ def _by_delay(c: torch.Tensor, start: torch.Tensor, T: int, transpose: bool):
         yield delay, A, taps[lo:hi]
 
 
+def _kernel_index(start: torch.Tensor, width: int, max_delay: int) -> torch.Tensor:
+    """Where each tap sits in conv1d's kernel: a cross-correlation multiplies index k' with ``x[t + k' - (D-1)]``,
+    so delay d is index ``D - 1 - d``."""
+    return (max_delay - 1) - _delays(start, width)
+
+
 def _dense_kernel(c: torch.Tensor, start: torch.Tensor, max_delay: int) -> torch.Tensor:
-    """Scatter the taps into ``[C_out, C_in, D]`` (index = delay)."""
+    """The taps scattered into conv1d's ``[C_out, C_in, D]`` kernel."""
     kernel = c.new_zeros(*c.shape[:2], max_delay)
-    return kernel.scatter_(-1, _delays(start, c.shape[-1]), c)
+    return kernel.scatter_(-1, _kernel_index(start, c.shape[-1], max_delay), c)
 
 
 def tap_conv_forward(x: torch.Tensor, c: torch.Tensor, start: torch.Tensor, max_delay: int) -> torch.Tensor:
@@ -93,7 +99,7 @@ def tap_conv_forward(x: torch.Tensor, c: torch.Tensor, start: torch.Tensor, max_
     x, c = x.to(dt), c.to(dt)
     if not use_sparse(c.shape[-1], max_delay):
         xc = F.pad(x.permute(1, 2, 0), (max_delay - 1, 0))
-        return F.conv1d(xc, _dense_kernel(c, start, max_delay).flip(-1)).permute(2, 0, 1)
+        return F.conv1d(xc, _dense_kernel(c, start, max_delay)).permute(2, 0, 1)
     xt = x.reshape(T * B, C_in).t().contiguous()  # [C_in, T B]: one row per input, time-major columns
     yt = x.new_zeros(c.shape[0], T * B)
     for d, A, _ in _by_delay(c, start, T, transpose=False):
@@ -115,14 +121,14 @@ def tap_conv_backward(dy: torch.Tensor, x: Optional[torch.Tensor], c: Optional[t
     dx = dc = None
     if not use_sparse(width, max_delay):
         dyc = dy.permute(1, 2, 0)
-        kernel = _dense_kernel(c, start, max_delay).flip(-1)
+        kernel = _dense_kernel(c, start, max_delay)
         if need_c:
             # One call for both gradients: the same kernels autograd uses for conv1d (torch.nn.grad's helpers
             # run the weight gradient as a slower grouped convolution).
             xc = F.pad(x.permute(1, 2, 0), (max_delay - 1, 0))
             dxc, dk, _ = torch.ops.aten.convolution_backward(dyc, xc, kernel, None, [1], [0], [1], False, [0], 1,
                                                              [need_x, True, False])
-            dc = dk.flip(-1).gather(-1, _delays(start, width))
+            dc = dk.gather(-1, _kernel_index(start, width, max_delay))
         else:
             dxc = torch.nn.grad.conv1d_input((B, C_in, T + max_delay - 1), kernel, dyc)
         if need_x:
