@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from snnkit.ops import wkv
+from snnkit.ops.wkv import cpu as wkv_cpu
 from snnkit.ops.wkv import wkv_naive
 
 F64 = torch.float64
@@ -141,7 +142,11 @@ def test_large_keys_and_decays_do_not_overflow(path, state):
         assert_close_to_direct(got, ref, tol)
 
 
-def test_paths_agree_with_the_oracle_on_a_longer_sequence():
+@pytest.mark.parametrize("chunk", [4, 7, None], ids=["chunk4", "chunk7", "default"])
+def test_paths_agree_with_the_oracle_on_a_longer_sequence(chunk, monkeypatch):
+    # the PyTorch path works in blocks of cpu.CHUNK tokens: small blocks put many block edges into 40 tokens
+    if chunk is not None:
+        monkeypatch.setattr(wkv_cpu, "CHUNK", chunk)
     ins = make_inputs(T=40, B=3, C=4, seed=5)
     weights = weights_for(40, 3, 4)
     ref = run_with_grads(op_as_direct(backend="naive"), *ins, weights)
@@ -150,7 +155,8 @@ def test_paths_agree_with_the_oracle_on_a_longer_sequence():
 
 
 @pytest.mark.parametrize("chunks", [[6], [2, 4], [1] * 6, [3, 1, 2]], ids=str)
-def test_chunked_calls_with_carried_state_equal_one_call(chunks):
+def test_chunked_calls_with_carried_state_equal_one_call(chunks, monkeypatch):
+    monkeypatch.setattr(wkv_cpu, "CHUNK", 4)  # block edges inside the calls too
     w, u, k, v, s = make_inputs(T=6, dtype=F64)
     weights = weights_for(6, 2, 5)
 

@@ -1,8 +1,12 @@
-"""The WKV op's PyTorch path: the forward scan and a hand-written reverse scan, no autograd graph.
+"""The WKV op's PyTorch path: forward scans and hand-written reverse scans, no autograd graph.
 
-Vectorised over ``[B, C]``, one Python-level step per token, in float32 (float64 when an input is float64). The
-forward is the recurrence of ``naive.py``; when a gradient is needed it saves the state *before* every token,
-``(p, q, o)`` as one ``[T, 3, B, C]`` tensor (12 bytes per element and token in float32).
+In float32 (float64 when an input is float64), vectorised over ``[B, C]``. Only the recurrences are sequential,
+and each is split so that a Python-level step is two in-place tensor ops: the forward runs ``o_t = max(w + o_{t-1},
+k_t)`` first, then ``(p, q)_t = e^{w + o_{t-1} - o_t} (p, q)_{t-1} + e^{k_t - o_t} (v_t, 1)`` with both factors
+computed for a block of tokens at once, and ``y`` for the whole block from the states; the backward likewise. The
+arithmetic is that of ``naive.py`` (same formulas, same shifts), so nothing is approximated. The state *before*
+every token and the last one, ``(p, q, o)`` as ``[T + 1, 3, B, C]`` (12 bytes per element and token in float32),
+is what a gradient needs, saved when one will be asked for.
 
 Backward. Write ``a_t = p_t e^{o_t}``, ``b_t = q_t e^{o_t}`` for the true (unshifted) sums after token t and
 ``D_t = b_{t-1} + e^{u+k_t}`` for the denominator of ``y_t``. With ``g_t = dL/dy_t`` and ``alpha_t = dL/da_t``,
@@ -22,8 +26,10 @@ in or out), which changes no gradient of ``y`` since ``y`` depends on ``a`` and 
 ``alpha`` and ``beta`` span hundreds of orders of magnitude, so they are held as ``alpha = A e^{-r}``,
 ``beta = B e^{-r}`` with a running shift ``r`` (``r_{T-1} = o_T``, ``r_{t-1} = min(m_t, r_t - w)`` where ``m_t`` is the
 output's max exponent). By induction ``r_t >= o_t >= max(k_t, w + o_{t-1})``, so every exponential below has an
-argument <= 0 and nothing overflows, whatever the size of ``k`` or ``w``. ``triton_kernels/wkv.py`` repeats these
-formulas operation by operation.
+argument <= 0 and nothing overflows, whatever the size of ``k`` or ``w``. The shift recurrence does not involve
+``A`` and ``B``, so it runs first (two ops per token), then ``(A, B)_{t-1} = (A, B)_t e^{w - r_t + r_{t-1}} +
+e^{r_{t-1} - m_t} g_t / D~_t (1, -y_t)`` with ``D~_t = D_t e^{-m_t}`` (two ops per token), and every term of the
+gradients in time-parallel passes. ``triton_kernels/wkv.py`` computes the same formulas token by token in registers.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import torch
 
 from .naive import O_INIT
 
-__all__ = ["wkv_forward", "wkv_backward", "initial_state"]
+__all__ = ["wkv_forward", "wkv_backward", "initial_state", "CHUNK"]
 
 
 def initial_state(k: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -44,44 +50,50 @@ def initial_state(k: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return s
 
 
+#: Tokens per block of the time-parallel passes: bounds their temporaries to a few ``[CHUNK, B, C]`` tensors.
+CHUNK = 128
+
+
 @torch.no_grad()
 def wkv_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: torch.Tensor,
                 save: bool) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
     """``(y [T, B, C] in the state dtype, new state [3, B, C], states [T + 1, 3, B, C] or None)``.
 
-    ``state`` (never None here) sets the accumulation dtype. With ``save`` every token's new state is written
-    straight into its slot of the returned ``states`` (``states[t]`` is the state before token t), so saving costs
-    no copy; without it two buffers alternate. Work buffers are reused across tokens: one Python-level step is about
-    twenty in-place tensor ops.
+    ``state`` (never None here) sets the accumulation dtype; ``states[t]`` is the state before token t (returned
+    for the backward when ``save``). Per block of :data:`CHUNK` tokens, two sequential scans of two in-place ops per
+    token (the shifts ``o``, then ``(p, q)``), everything else in time-parallel passes.
     """
     acc = state.dtype
     w, u = w.to(acc), u.to(acc)
-    k, v = k.to(acc), v.to(acc)
     T = k.shape[0]
-    uk = u + k
     y = torch.empty(k.shape, dtype=acc, device=k.device)
-    states = torch.empty((T + 1,) + tuple(state.shape), dtype=acc, device=k.device) if save else \
-        torch.empty((2,) + tuple(state.shape), dtype=acc, device=k.device)
+    states = torch.empty((T + 1,) + tuple(state.shape), dtype=acc, device=k.device)
     states[0].copy_(state)
-    m, a, b, num, den = (torch.empty_like(state[0]) for _ in range(5))
-    for t in range(T):
-        p, q, o = states[t if save else t % 2].unbind(0)
-        p_new, q_new, o_new = states[t + 1 if save else (t + 1) % 2].unbind(0)
-        k_t, v_t, uk_t = k[t], v[t], uk[t]
-        torch.maximum(o, uk_t, out=m)
-        torch.sub(o, m, out=a).exp_()
-        torch.sub(uk_t, m, out=b).exp_()
-        torch.mul(a, p, out=num).addcmul_(b, v_t)
-        torch.mul(a, q, out=den).add_(b)
-        torch.div(num, den, out=y[t])
-        torch.add(o, w, out=num)  # w + o
-        torch.maximum(num, k_t, out=o_new)
-        torch.sub(num, o_new, out=a).exp_()
-        torch.sub(k_t, o_new, out=b).exp_()
-        torch.mul(a, p, out=p_new).addcmul_(b, v_t)
-        torch.mul(a, q, out=q_new).add_(b)
-    last = states[T if save else T % 2].clone()
-    return y, last, states if save else None
+    o_all, pq_all = states[:, 2], states[:, :2]
+    for t0 in range(0, T, CHUNK):
+        t1 = min(t0 + CHUNK, T)
+        k_c, v_c = k[t0:t1].to(acc), v[t0:t1].to(acc)
+        o = o_all[t0:t1 + 1]  # o[j] is the shift before token t0 + j
+        wo = torch.empty_like(k_c)
+        # views made once: indexing a tensor inside the loop costs as much as the ops themselves
+        o_s, wo_s, k_s = o.unbind(0), wo.unbind(0), k_c.unbind(0)
+        for j in range(t1 - t0):  # o_t = max(w + o_{t-1}, k_t)
+            torch.add(o_s[j], w, out=wo_s[j])
+            torch.maximum(wo_s[j], k_s[j], out=o_s[j + 1])
+        decay = torch.exp(wo - o[1:]).unsqueeze(1)  # e^{w + o_{t-1} - o_t}
+        fresh = torch.exp(k_c - o[1:])  # e^{k_t - o_t}
+        fresh = torch.stack([fresh * v_c, fresh], 1)
+        pq = pq_all[t0:t1 + 1]
+        pq_s, decay_s, fresh_s = pq.unbind(0), decay.unbind(0), fresh.unbind(0)
+        for j in range(t1 - t0):  # (p, q)_t = e^{w + o_{t-1} - o_t} (p, q)_{t-1} + e^{k_t - o_t} (v_t, 1)
+            torch.mul(pq_s[j], decay_s[j], out=pq_s[j + 1]).add_(fresh_s[j])
+        uk = u + k_c
+        o_prev = o[:-1]
+        m = torch.maximum(o_prev, uk)
+        a = torch.exp(o_prev - m)
+        b = torch.exp(uk - m)
+        torch.div(a * pq[:-1, 0] + b * v_c, a * pq[:-1, 1] + b, out=y[t0:t1])
+    return y, states[T].clone(), states if save else None
 
 
 @torch.no_grad()
@@ -92,54 +104,56 @@ def wkv_backward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Ten
 
     ``states [T + 1, 3, B, C]`` is the forward's save (``states[t]`` before token t, ``states[T]`` returned);
     ``grad_y`` / ``grad_state`` are None when that output got no gradient. ``dL/dstate_0[2]`` (the shift ``o``)
-    is zero.
+    is zero. Per block of :data:`CHUNK` tokens from the end: the terms through ``y_t`` in time-parallel passes, then
+    two reverse scans of two in-place ops per token (the shifts ``r``, then ``(alpha, beta)`` as ``(A, B)``), then the
+    terms through the state in time-parallel passes again.
     """
     acc = states.dtype
     w, u = w.to(acc), u.to(acc)
-    k, v = k.to(acc), v.to(acc)
     T = k.shape[0]
     gk = torch.empty(k.shape, dtype=acc, device=k.device)
     gv = torch.empty(k.shape, dtype=acc, device=k.device)
-    uk = u + k
     gw = torch.zeros(k.shape[1:], dtype=acc, device=k.device)
     gu = torch.zeros_like(gw)
+    gab = torch.zeros((2,) + tuple(k.shape[1:]), dtype=acc, device=k.device)  # (A, B) after the current block
     if grad_state is not None:
-        ga, gb = grad_state[0].to(acc).clone(), grad_state[1].to(acc).clone()
-    else:
-        ga, gb = torch.zeros_like(gw), torch.zeros_like(gw)
+        gab.copy_(grad_state[:2])
     r = states[T, 2].clone()
-    m, a, b, den, y_t, g, e, tmp, r_new = (torch.empty_like(gw) for _ in range(9))
-    for t in range(T - 1, -1, -1):
-        p, q, o = states[t].unbind(0)
-        k_t, v_t, uk_t = k[t], v[t], uk[t]
-        torch.maximum(o, uk_t, out=m)
-        torch.sub(o, m, out=a).exp_()
-        torch.sub(uk_t, m, out=b).exp_()
-        torch.mul(a, q, out=den).add_(b)
-        torch.mul(a, p, out=y_t).addcmul_(b, v_t).div_(den)
-        if grad_y is not None:
-            torch.div(grad_y[t], den, out=g)
-        else:
-            g.zero_()
-        gvt, gkt = gv[t], gk[t]
-        torch.mul(g, b, out=gvt)  # the direct terms first: g e^{u+k-m} and times (v - y)
-        torch.sub(v_t, y_t, out=tmp)
-        torch.mul(gvt, tmp, out=gkt)
-        gu.add_(gkt)
-        torch.sub(k_t, r, out=e).exp_()
-        gvt.addcmul_(ga, e)
-        torch.mul(ga, v_t, out=tmp).add_(gb)
-        gkt.addcmul_(e, tmp)
-        torch.add(o, w, out=e).sub_(r).exp_()  # e^{w + o - r}
-        torch.mul(ga, p, out=tmp).addcmul_(gb, q)
-        gw.addcmul_(e, tmp)
-        torch.sub(r, w, out=r_new)
-        torch.minimum(m, r_new, out=r_new)
-        torch.sub(r_new, m, out=a).exp_().mul_(g)  # the output's share, e^{r' - m} g
-        torch.sub(w, r, out=b).add_(r_new).exp_()  # the decay, e^{w - r + r'}
-        ga.mul_(b).add_(a)
-        gb.mul_(b).addcmul_(a, y_t, value=-1.0)
-        r, r_new = r_new, r
-    scale = torch.exp(states[0, 2] - r)
-    g_state = torch.stack([ga * scale, gb * scale, torch.zeros_like(ga)])
+    for t1 in range(T, 0, -CHUNK):
+        t0 = max(t1 - CHUNK, 0)
+        L = t1 - t0
+        k_c, v_c = k[t0:t1].to(acc), v[t0:t1].to(acc)
+        p, q, o = states[t0:t1].unbind(1)  # before each token
+        uk = u + k_c
+        m = torch.maximum(o, uk)
+        a = torch.exp(o - m)
+        b = torch.exp(uk - m)
+        den = a * q + b
+        y = (a * p + b * v_c) / den
+        g = grad_y[t0:t1].to(acc) / den if grad_y is not None else torch.zeros_like(den)
+        gv_c, gk_c = gv[t0:t1], gk[t0:t1]
+        torch.mul(g, b, out=gv_c)  # the terms through y_t: g e^{u+k-m} / D~ and times (v - y)
+        torch.mul(gv_c, v_c - y, out=gk_c)
+        gu += gk_c.sum(0)
+        rs = torch.empty((L + 1,) + tuple(gw.shape), dtype=acc, device=k.device)  # rs[j + 1] = r_t, t = t0 + j
+        rs[L].copy_(r)
+        rs_s, m_s = rs.unbind(0), m.unbind(0)
+        for j in range(L - 1, -1, -1):  # r_{t-1} = min(m_t, r_t - w)
+            torch.sub(rs_s[j + 1], w, out=rs_s[j])
+            torch.minimum(rs_s[j], m_s[j], out=rs_s[j])
+        s_out = torch.exp(rs[:-1] - m) * g  # the output's share e^{r_{t-1} - m_t} g_t / D~_t
+        s_dec = torch.exp(w - rs[1:] + rs[:-1]).unsqueeze(1)  # the decay e^{w - r_t + r_{t-1}}
+        push = torch.stack([s_out, -s_out * y], 1)
+        gabs = torch.empty((L + 1, 2) + tuple(gw.shape), dtype=acc, device=k.device)  # gabs[j + 1]: after token t
+        gabs[L].copy_(gab)
+        gabs_s, s_dec_s, push_s = gabs.unbind(0), s_dec.unbind(0), push.unbind(0)
+        for j in range(L - 1, -1, -1):  # (A, B)_{t-1} = (A, B)_t e^{w - r_t + r_{t-1}} + e^{r_{t-1} - m_t} g_t (1, -y_t)
+            torch.mul(gabs_s[j + 1], s_dec_s[j], out=gabs_s[j]).add_(push_s[j])
+        ga, gb = gabs[1:].unbind(1)
+        e = torch.exp(k_c - rs[1:])
+        gv_c.addcmul_(ga, e)
+        gk_c.addcmul_(e, ga * v_c + gb)
+        gw += (torch.exp(w + o - rs[1:]) * (ga * p + gb * q)).sum(0)
+        r, gab = rs[0].clone(), gabs[0].clone()
+    g_state = torch.cat([gab * torch.exp(states[0, 2] - r), torch.zeros_like(gab[:1])])
     return gw.sum(0), gu.sum(0), gk, gv, g_state
