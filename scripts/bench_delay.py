@@ -12,9 +12,8 @@ Modes, each for both implementations on the same weights, delays and input:
 Times are the best of ``--repeats`` runs after a warm-up. Dcls1d runs as in the paper's time-first use: permute to ``[B, C, T]``, left-pad by ``D - 1``, convolve, permute
 back. Each row also checks the results: the largest difference to the dense oracle (``snnkit.ops.delayed_linear.
 naive``) relative to the output's largest value, and to Dcls1d where dcls computes the same thing (train rows with
-width >= 0.27). Peak memory: ``torch.cuda.max_memory_allocated`` above the inputs on CUDA; on CPU the process's
-peak resident memory above its level before the call, sampled every millisecond (coarser, includes allocator
-caching).
+width >= 0.27). Peak memory: ``torch.cuda.max_memory_allocated`` above the inputs on CUDA; on CPU the peak of the
+bytes torch allocated during the call (from the profiler's allocation events).
 
     python scripts/bench_delay.py                       # full sizes on the default device
     python scripts/bench_delay.py --small --threads 1   # batch 16: about a minute on one CPU core
@@ -28,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,31 +54,18 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-class PeakRSS:
-    """Peak resident memory of this process above its level at entry, sampled every millisecond (CPU runs)."""
+def cpu_peak_bytes(step) -> int:
+    """Peak of the bytes torch allocated on the CPU while ``step()`` ran, above the level at its start: the running
+    sum of the profiler's allocation (``self_cpu_memory_usage`` of each op) and free (``[memory]``) events."""
+    from torch.profiler import ProfilerActivity, profile
 
-    def __enter__(self):
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.001)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-        self.bytes = self.peak - self.base
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.cpu_memory_usage if event.name == "[memory]" else event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
 
 
 def make_dcls(c_in: int, c_out: int, D: int, layer: DelayedLinear, device: torch.device):
@@ -118,9 +103,7 @@ def measure(step, device: torch.device, repeats: int) -> tuple[float, int, torch
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        with PeakRSS() as rss:
-            step()
-        peak = rss.bytes
+        peak = cpu_peak_bytes(step)
     return min(times), peak, out
 
 
@@ -142,7 +125,7 @@ def run_config(name: str, B: int, T: int, device: torch.device, repeats: int, se
         else:
             layer.eval()
 
-        def ours():
+        def ours(mode=mode):
             if mode == "inference":
                 with torch.no_grad():
                     return layer(x)
@@ -152,7 +135,7 @@ def run_config(name: str, B: int, T: int, device: torch.device, repeats: int, se
             layer.zero_grad(set_to_none=True)
             return y.detach()
 
-        def theirs():
+        def theirs(mode=mode):
             if mode == "inference":
                 with torch.no_grad():
                     return dcls_forward(dcls, x, D)

@@ -66,3 +66,11 @@ def test_bad_dtype_and_backend():
         delayed_linear(x, w, p, 4, backend="cuda")
     with pytest.raises(ValueError, match="backend='triton' supports float16"):
         delayed_linear(x.double(), w.double(), p.double(), 4, backend="triton")
+
+
+def test_empty_batch_or_channels_give_empty_or_zero_outputs():
+    w, p = torch.ones(4, 3), torch.ones(4, 3)
+    assert delayed_linear(torch.zeros(5, 0, 3), w, p, 4, 1.0).shape == (5, 0, 4)
+    y = delayed_linear(torch.ones(5, 2, 0), torch.ones(4, 0), torch.ones(4, 0), 4)
+    assert y.shape == (5, 2, 4) and not bool(y.any())
+    assert delayed_linear(torch.ones(5, 2, 3), torch.ones(0, 3), torch.ones(0, 3), 4).shape == (5, 2, 0)

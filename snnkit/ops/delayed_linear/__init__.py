@@ -19,7 +19,7 @@ from typing import Optional
 
 import torch
 
-from ...validation import FLOAT_DTYPES, check_finite, check_positive_int, check_real, check_tensor
+from ...validation import check_finite, check_positive_int, check_real, check_tensor
 from . import launch
 from .cpu import compute_dtype
 from .function import TapConv
@@ -118,6 +118,9 @@ def delayed_linear(x: torch.Tensor, weight: torch.Tensor, positions: torch.Tenso
     """
     max_delay, sigma = _check_inputs(x, weight, positions, max_delay, sigma)
     use_triton = _resolve_backend(backend, x)
+    if x.numel() == 0 or weight.numel() == 0:  # B, C_in or C_out is 0: nothing to gather; keep the graph connected
+        zero = (x.sum() + weight.sum()).to(x.dtype) * 0
+        return x.new_zeros(x.shape[0], x.shape[1], weight.shape[0]) + zero
     start, width = tap_window(positions, max_delay, sigma)
     # Coefficients in float32 (float64 for float64 inputs): the kernels accumulate in float32 whatever x's dtype.
     c = tap_coefficients(weight, positions, start, width, sigma, compute_dtype(x.dtype))

@@ -46,7 +46,7 @@ def _delays(start: torch.Tensor, width: int) -> torch.Tensor:
 def _by_delay(c: torch.Tensor, start: torch.Tensor, T: int, transpose: bool):
     """Yield ``(d, A_d, taps)``: for each delay d < T with taps, the CSR matrix of its coefficients (``[C_out, C_in]``,
     or ``[C_in, C_out]`` when ``transpose``) and the flat indices of those taps in ``c``."""
-    C_out, C_in, W = c.shape
+    W = c.shape[-1]
     if transpose:
         c, start = c.transpose(0, 1), start.t()
     n_rows, n_cols = c.shape[:2]
