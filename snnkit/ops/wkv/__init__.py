@@ -31,14 +31,13 @@ from typing import Optional
 
 import torch
 
-from ...validation import FLOAT_DTYPES, check_bool, check_finite, check_tensor
-from .function import WKVFunction, acc_dtype
+from ...validation import FLOAT_DTYPES, check_bool, check_tensor
+from .function import CHECKS, WKVFunction, acc_dtype
 from .naive import O_INIT, wkv_naive
 
 __all__ = ["wkv", "wkv_naive", "BACKENDS", "CHECKS", "O_INIT"]
 
 BACKENDS = ("auto", "torch", "triton")
-CHECKS = ("auto", "sync", "async", "off")
 
 
 def _interpreting() -> bool:
@@ -64,26 +63,6 @@ def _resolve_backend(backend: str, k: torch.Tensor, is_f64: bool) -> bool:
 
     kernels()
     return True
-
-
-def _check_values(named: list[tuple[str, torch.Tensor]], state: Optional[torch.Tensor], check: str) -> None:
-    """NaN/inf in the inputs (``o`` of the state may be ``-inf``: an empty state)."""
-    if check == "off":
-        return
-    if check == "sync":
-        for name, t in named:
-            check_finite(name, t)
-        if state is not None:
-            check_finite("state[0:2] (p, q)", state[:2])
-            o = state[2]
-            if bool(torch.isnan(o).any()) or bool((o == float("inf")).any()):
-                raise ValueError("state[2] (o) contains NaN or +inf; expected finite values or -inf (empty state)")
-        return
-    for name, t in named:
-        torch._assert_async(torch.isfinite(t).all(), f"{name} contains NaN or inf")
-    if state is not None:
-        torch._assert_async(torch.isfinite(state[:2]).all(), "state (p, q) contains NaN or inf")
-        torch._assert_async((state[2] < float("inf")).all(), "state (o) contains NaN or +inf")
 
 
 def wkv(
@@ -133,7 +112,6 @@ def wkv(
         if t.dim() != 1 or t.shape[0] != C:
             raise ValueError(f"{name} must have shape [C] = [{C}] (one value per channel of k), got "
                              f"{tuple(t.shape)}")
-    named = [("w", w), ("u", u), ("k", k), ("v", v)]
     is_f64 = acc_dtype(w, u, k, v) == torch.float64
     if state is not None:
         check_tensor("state", state, dtypes=FLOAT_DTYPES)
@@ -144,7 +122,7 @@ def wkv(
         if state.dtype != acc:
             raise TypeError(f"state must be {str(acc).removeprefix('torch.')} (the accumulation dtype of these "
                             f"inputs), got {state.dtype}")
-    for name, t in named[:2] + named[3:] + ([("state", state)] if state is not None else []):
+    for name, t in [("w", w), ("u", u), ("v", v)] + ([("state", state)] if state is not None else []):
         if t.device != k.device:
             raise ValueError(f"{name} is on {t.device} but k is on {k.device}")
     check_bool("recompute", recompute)
@@ -153,8 +131,7 @@ def wkv(
     if check == "auto":
         check = "async" if k.is_cuda else "sync"
     use_triton = _resolve_backend(backend, k, is_f64)
-    # the forward kernel flags non-finite k and v itself, in registers: no extra passes over them
-    _check_values(named[:2] if use_triton else named, state, check)
     grad_needed = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (w, u, k, v, state))
-    return WKVFunction.apply(w, u, k, v, state, use_triton, grad_needed, recompute, check if use_triton else "off")
+    # the values (NaN/inf) are checked inside the forward op, where torch.compile does not trace
+    return WKVFunction.apply(w, u, k, v, state, use_triton, grad_needed, recompute, check)
