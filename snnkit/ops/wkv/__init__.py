@@ -6,7 +6,8 @@ Everything about the op is in this folder (the layout of every snnkit op, see ``
 - ``cpu.py``: the PyTorch path, forward scan and hand-written reverse scan vectorised over ``[B, C]`` (the backward
   equations and why nothing overflows are in its docstring);
 - ``launch.py``: the Triton launchers of the kernels in ``triton_kernels/wkv.py`` (installed as ``snnkit.kernels``);
-- ``function.py``: the ``autograd.Function`` and what each path saves;
+- ``function.py``: the ``torch.library`` custom ops with their fakes (``torch.compile(fullgraph=True)`` traces
+  through), the NaN/inf checks, the ``autograd.Function`` and what each path keeps for the backward;
 - this file: the validated public function.
 
 The equation (Peng et al. 2023, RWKV; Zhu et al. 2023, SpikeGPT), per channel c, with ``w = -exp(time_decay) < 0``
