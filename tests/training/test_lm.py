@@ -155,6 +155,8 @@ def test_cli_train_generate_and_exact_resume_of_a_killed_run(tmp_path: Path, cap
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     assert _history(tmp_path / "whole") == _history(tmp_path / "killed")
+    # the schedule ran: warm-up, then decay to final_lr at the last step
+    assert _history(tmp_path / "whole")[-1]["lr"] == pytest.approx(LMConfig().final_lr)
     saved = json.loads((tmp_path / "whole" / "lm_config.json").read_text())
     assert saved["extra"]["model"]["vocab_size"] == 256 and saved["extra"]["tokenizer"] == {"kind": "byte"}
 
