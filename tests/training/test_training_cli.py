@@ -32,7 +32,7 @@ def run_cli(args: list[str], capsys) -> tuple[int, str]:
     ("args", "message"),
     [
         (["--dataset", "mnist"], "invalid choice: 'mnist'"),
-        (["--model", "resnet"], "unknown model 'resnet'; valid: mlp, vgg"),
+        (["--model", "resnet"], "unknown model 'resnet'; valid: delay-snn, mlp, vgg"),
         (["--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
         (["--batch-size", "-3"], "must be a positive integer, got -3"),
         (["--epochs", "0"], "--epochs: must be a positive integer, got 0"),
@@ -93,7 +93,7 @@ def test_bad_device(device: str, message: str, tmp_path: Path, capsys, monkeypat
 
 def test_list_models(capsys) -> None:
     assert cli.main(["train", "--list-models"]) == 0
-    assert capsys.readouterr().out.split() == ["mlp", "vgg"]
+    assert capsys.readouterr().out.split() == ["delay-snn", "mlp", "vgg"]
 
 
 def test_python_dash_m_and_script_entry_points() -> None:
@@ -282,7 +282,7 @@ def test_bad_values_fail_before_anything_is_written(
         ({"epochs": 2.0}, "epochs", "must be a positive integer, got 2.0"),
         ({"device": "mps"}, "device", "device 'mps' is not available"),
         ({"device": "tpu"}, "device", "invalid device 'tpu'"),
-        ({"model": "resnet"}, "model", "unknown model 'resnet'; valid: mlp, vgg, or auto"),
+        ({"model": "resnet"}, "model", "unknown model 'resnet'; valid: delay-snn, mlp, vgg, or auto"),
         ({"scheduler": "step"}, "scheduler", "unknown scheduler 'step'; valid: cosine, none"),
         ({"method": "sltt-q"}, "method", "unknown training method 'sltt-q'"),
         ({"method_args": {"k": 2}}, "method_args", "do not fit training method 'bptt'"),
