@@ -30,6 +30,11 @@ __all__ = ["delayed_linear", "delayed_linear_naive", "support_radius", "BACKENDS
 
 BACKENDS = ("auto", "triton", "torch")
 
+#: With ``backend="auto"`` on CUDA, windows wider than this fraction of max_delay (wide Gaussians early in the sigma
+#: schedule) run the dense conv1d of the torch path (cuDNN's GEMMs beat per-tap gathers when most taps are touched).
+#: A starting point, not yet measured on a GPU: ``scripts/bench_delay.py`` reports both sides.
+TRITON_MAX_WIDTH_FRACTION = 0.25
+
 
 def _interpreting() -> bool:
     # Triton's own switch for its CPU interpreter (how the tests run the kernels without a GPU).
@@ -110,8 +115,9 @@ def delayed_linear(x: torch.Tensor, weight: torch.Tensor, positions: torch.Tenso
             (:class:`snnkit.layers.DelayedLinear`) keeps them in [0, max_delay - 1].
         max_delay: number of taps D >= 1 (delays 0 .. D-1).
         sigma: Gaussian width in steps (> 0) for training, or None for integer delays.
-        backend: "auto" (Triton for CUDA tensors, else the torch path), "triton" (CUDA tensors, or CPU ones under
-            ``TRITON_INTERPRET=1``) or "torch".
+        backend: "auto" (Triton for CUDA tensors, except windows wider than ``TRITON_MAX_WIDTH_FRACTION`` of
+            max_delay, which take the dense conv1d; else the torch path), "triton" (always the kernels: CUDA tensors,
+            or CPU ones under ``TRITON_INTERPRET=1``) or "torch".
 
     Returns:
         ``[T, B, C_out]`` in ``x.dtype``.
@@ -122,6 +128,8 @@ def delayed_linear(x: torch.Tensor, weight: torch.Tensor, positions: torch.Tenso
         zero = (x.sum() + weight.sum()).to(x.dtype) * 0
         return x.new_zeros(x.shape[0], x.shape[1], weight.shape[0]) + zero
     start, width = tap_window(positions, max_delay, sigma)
+    if backend == "auto" and width > TRITON_MAX_WIDTH_FRACTION * max_delay:
+        use_triton = False
     # Coefficients in float32 (float64 for float64 inputs): the kernels accumulate in float32 whatever x's dtype.
     c = tap_coefficients(weight, positions, start, width, sigma, compute_dtype(x.dtype))
     return TapConv.apply(x, c, start, max_delay, use_triton)

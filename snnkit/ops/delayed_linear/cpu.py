@@ -12,7 +12,8 @@ Two ways to run it, chosen by :func:`use_sparse`:
 - dense: scatter the taps into the ``[C_out, C_in, D]`` kernel and call ``conv1d`` (and its two gradients), the
   faster choice when the window covers much of ``max_delay`` (wide Gaussians early in the sigma schedule).
 
-Both compute in float32 (float64 for float64 inputs); no autograd graph (``function.py`` wraps them).
+Both compute in float32 (float64 for float64 inputs); no autograd graph (``function.py`` wraps them). Plain torch
+operations, so they also run on CUDA tensors: ``backend="auto"`` sends wide windows there (cuDNN's dense kernels).
 """
 
 from __future__ import annotations
