@@ -94,6 +94,9 @@ class TokenLIF(LIF):
                          **kwargs)
 
     def forward(self, x: torch.Tensor, v0: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if v0 is None and x.dtype in (torch.float16, torch.bfloat16):
+            # start from a float32 rest, so the returned (and streamed) potential is float32, not rounded to bf16
+            v0 = self._rest(x[0])
         return self._op(x, v0, False)
 
 

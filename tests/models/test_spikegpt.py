@@ -114,3 +114,21 @@ def test_bad_input() -> None:
         generate(model, [], 3)
     with pytest.raises(ValueError, match="vocab_size must be >= 1"):
         SpikeGPT(vocab_size=0)
+
+
+def test_bf16_autocast_trains_and_streams_with_float32_state() -> None:
+    from snnkit.training.lm import lm_cross_entropy
+
+    model = _tiny(n_layer=2).train()
+    idx = torch.randint(0, 40, (2, 12), generator=torch.Generator().manual_seed(2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(idx)
+    assert logits.dtype == torch.bfloat16
+    lm_cross_entropy(logits, idx).backward()
+    assert model.blocks[1].att.time_decay.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        _, state = model.step(idx[:, 0])
+    for s in state:
+        assert s.wkv.dtype == torch.float32 and s.v_att.dtype == torch.float32 and s.v_ffn.dtype == torch.float32
+
