@@ -84,6 +84,12 @@ def test_kernel_chunked_and_token_by_token_equal_one_call():
         return fn
 
     for state in (s, None):
+        y, last = wkv(w, u, k, v, state, backend="triton")
+        st, ys = state, []
+        for t in range(8):  # streaming: exactly the numbers of one call (spiking layers downstream)
+            y_t, st = wkv(w, u, k[t:t + 1], v[t:t + 1], st, backend="triton")
+            ys.append(y_t)
+        assert torch.equal(torch.cat(ys), y) and torch.equal(st, last)
         whole = run_with_grads(op_as_direct(backend="triton"), w, u, k, v, state, weights)
         for sizes in ([3, 5], [1] * 8):
             parts = run_with_grads(chunked(sizes), w, u, k, v, state, weights)

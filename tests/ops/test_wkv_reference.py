@@ -223,3 +223,16 @@ def test_double_backward_is_refused():
     (gk,) = torch.autograd.grad(y.sum(), k, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):
         torch.autograd.grad(gk.sum(), k)
+
+
+def test_token_by_token_is_bitwise_the_whole_call():
+    # SpikeGPT's RNN mode feeds y into spiking neurons: a last-bit difference can flip a spike, so streaming must give
+    # exactly the numbers of one call (here across a block edge of the PyTorch path, T > cpu.CHUNK)
+    w, u, k, v, s = make_inputs(T=wkv_cpu.CHUNK + 3, B=3, C=5, seed=13)
+    for state in (None, s):
+        y, last = wkv(w, u, k, v, state)
+        ys = []
+        for t in range(k.shape[0]):
+            y_t, state = wkv(w, u, k[t:t + 1], v[t:t + 1], state)
+            ys.append(y_t)
+        assert torch.equal(torch.cat(ys), y) and torch.equal(state, last)
