@@ -194,3 +194,13 @@ def test_kernel_flags_non_finite_keys_and_values(name):
     with pytest.raises(ValueError, match=f"{name} contains NaN or inf"):
         wkv(w, u, k, v, backend="triton", check="sync")
     wkv(w, u, k, v, backend="triton", check="off")
+
+
+@pytest.mark.parametrize("B,C", [(0, 3), (2, 0)])
+def test_no_lanes(B, C):
+    k = torch.randn(3, B, C, device=DEVICE, requires_grad=True)
+    w = -torch.ones(C, device=DEVICE, requires_grad=True)
+    y, s = wkv(w, torch.zeros(C, device=DEVICE), k, torch.randn(3, B, C, device=DEVICE), backend="triton")
+    assert y.shape == (3, B, C) and s.shape == (3, B, C)
+    gk, gw = torch.autograd.grad(y.sum(), (k, w), allow_unused=True)
+    assert gk.shape == k.shape and (gw is None or (gw == 0).all())

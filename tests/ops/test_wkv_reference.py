@@ -236,3 +236,13 @@ def test_token_by_token_is_bitwise_the_whole_call():
             y_t, state = wkv(w, u, k[t:t + 1], v[t:t + 1], state)
             ys.append(y_t)
         assert torch.equal(torch.cat(ys), y) and torch.equal(state, last)
+
+
+@pytest.mark.parametrize("B,C", [(0, 3), (2, 0)])
+def test_no_lanes(B, C):
+    k = torch.randn(3, B, C, requires_grad=True)
+    w = -torch.ones(C, requires_grad=True)
+    y, s = wkv(w, torch.zeros(C), k, torch.randn(3, B, C))
+    assert y.shape == (3, B, C) and s.shape == (3, B, C)
+    gk, gw = torch.autograd.grad(y.sum(), (k, w))
+    assert gk.shape == k.shape and (gw == 0).all()

@@ -41,6 +41,8 @@ def triton_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.T
     y = torch.empty_like(v)
     new_state = torch.empty((3, B, C), dtype=torch.float32, device=k.device)
     states = torch.empty((T + 1, 3, B, C), dtype=torch.float32, device=k.device) if save else None
+    if B * C == 0:  # no lanes: nothing to launch
+        return y, new_state, states, None
     grid = kern.grid(B, C, BLOCK_C)
     bad = torch.empty(grid, dtype=torch.int32, device=k.device) if check else None  # every program writes its flag
     kern.wkv_forward_kernel[grid](
@@ -71,6 +73,8 @@ def triton_backward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.
     gw = torch.empty((B, C), dtype=torch.float32, device=dev)
     gu = torch.empty((B, C), dtype=torch.float32, device=dev)
     gs0 = torch.empty((3, B, C), dtype=torch.float32, device=dev)
+    if B * C == 0:  # no lanes: every gradient is empty or zero
+        return gw.new_zeros(C), gu.new_zeros(C), gk, gv, gs0
     end = (T - 1) * B * C  # Python ints: Triton passes them as int64 when they exceed int32
     kern.wkv_backward_kernel[kern.grid(B, C, BLOCK_C)](
         w.contiguous(), u.contiguous(), k, v, grad_y if grad_y is not None else k,
