@@ -78,3 +78,12 @@ def test_float64_is_torch_only_and_triton_needs_cuda_or_the_interpreter(monkeypa
 def test_devices_must_match():
     with pytest.raises(ValueError, match="w is on"):
         call(k=torch.randn(T, B, C, device="cuda"), v=torch.randn(T, B, C, device="cuda"))
+
+
+def test_async_check_is_a_device_assert():
+    # "async" queues torch._assert_async (no host synchronisation on CUDA); on CPU it fails at once
+    k = good()["k"].clone()
+    k[0, 0, 0] = float("nan")
+    with pytest.raises(RuntimeError):
+        call(k=k, check="async")
+    call(check="async")
