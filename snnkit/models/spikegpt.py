@@ -186,8 +186,9 @@ def generate(model: SpikeGPT, prompt_ids: Sequence[int] | torch.Tensor, tokens: 
                 probs = torch.softmax(_top_p_filter(last / temperature, top_p), dim=-1)
                 nxt = int(torch.multinomial(probs, 1, generator=generator))
             out.append(nxt)
-            logits, state = model.step(torch.tensor([nxt], device=device), state)
-            last = logits.float().cpu()
+            if len(out) < tokens:  # the last token's logits are never used
+                logits, state = model.step(torch.tensor([nxt], device=device), state)
+                last = logits.float().cpu()
         return out
     finally:
         model.train(was_training)
