@@ -66,6 +66,8 @@ def wkv_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tens
     acc = state.dtype
     w, u = w.to(acc), u.to(acc)
     T = k.shape[0]
+    if T == 1 and not save:
+        return _one_token(w, u, k[0].to(acc), v[0].to(acc), state)
     y = torch.empty(k.shape, dtype=acc, device=k.device)
     states = torch.empty((T + 1,) + tuple(state.shape), dtype=acc, device=k.device)
     states[0].copy_(state)
@@ -94,6 +96,24 @@ def wkv_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tens
         b = torch.exp(uk - m)
         torch.div(a * pq[:-1, 0] + b * v_c, a * pq[:-1, 1] + b, out=y[t0:t1])
     return y, states[T].clone(), states if save else None
+
+
+def _one_token(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, None]:
+    """The RNN mode's call (T = 1, no gradient): the recurrence of ``naive.py`` once, with the very operations of the
+    block path (so that streaming reproduces a whole-sequence call bit for bit) and none of its bookkeeping."""
+    p, q, o = state.unbind(0)
+    uk = u + k
+    m = torch.maximum(o, uk)
+    a = torch.exp(o - m)
+    b = torch.exp(uk - m)
+    y = (a * p + b * v) / (a * q + b)
+    wo = o + w
+    o_new = torch.maximum(wo, k)
+    decay = torch.exp(wo - o_new)
+    fresh = torch.exp(k - o_new)
+    pq = state[:2] * decay + torch.stack([fresh * v, fresh])
+    return y.unsqueeze(0), torch.cat([pq, o_new.unsqueeze(0)]), None
 
 
 @torch.no_grad()
