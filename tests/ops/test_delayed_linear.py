@@ -155,3 +155,12 @@ def test_support_window_drops_less_than_float32_resolution(max_delay):
         truncated = tap_coefficients(torch.ones_like(p), p, start, width, sigma, torch.float64)
         assert (truncated - kept).abs().max().item() < FLOAT32_HALF_ULP
     assert tap_window(p, 25, 0.23)[1] == 3  # the schedule's last sigma touches 3 of 25 taps
+
+
+@pytest.mark.parametrize("sigma", [None, 0.3])
+def test_sparse_route_in_column_chunks(sigma, monkeypatch):
+    """The sparse products run over chunks of (time, batch) columns; chunks that split a time step agree too."""
+    from snnkit.ops.delayed_linear import cpu
+
+    monkeypatch.setattr(cpu, "COLUMN_CHUNK", 3)
+    check_against_naive(select_route("torch-sparse", monkeypatch), 7, sigma)

@@ -24,11 +24,24 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["use_sparse", "tap_conv_forward", "tap_conv_backward", "SPARSE_MAX_WIDTH_FRACTION"]
+__all__ = ["use_sparse", "tap_conv_forward", "tap_conv_backward", "SPARSE_MAX_WIDTH_FRACTION", "COLUMN_CHUNK"]
 
 #: The sparse way runs when the window is at most this fraction of max_delay (sparse CSR products on CPU run
 #: several times fewer multiply-adds per second than conv1d's dense GEMMs; measured in scripts/bench_delay.py).
 SPARSE_MAX_WIDTH_FRACTION = 0.125
+
+
+#: Columns (time steps x batch) per sparse product: keeps the dense operand's slice (C_in x 2048 floats) in cache
+#: (1.3x to 2x faster than whole rows at batch 256 on one CPU core).
+COLUMN_CHUNK = 2048
+
+
+def _shifted_products(A: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, src_start: int, dst_start: int,
+                      n: int) -> None:
+    """``dst[:, dst_start : dst_start + n] += A @ src[:, src_start : src_start + n]``, chunked over columns."""
+    for c0 in range(0, n, COLUMN_CHUNK):
+        c1 = min(n, c0 + COLUMN_CHUNK)
+        dst[:, dst_start + c0: dst_start + c1].add_(torch.sparse.mm(A, src[:, src_start + c0: src_start + c1]))
 
 
 def use_sparse(width: int, max_delay: int) -> bool:
@@ -104,7 +117,7 @@ def tap_conv_forward(x: torch.Tensor, c: torch.Tensor, start: torch.Tensor, max_
     xt = x.reshape(T * B, C_in).t().contiguous()  # [C_in, T B]: one row per input, time-major columns
     yt = x.new_zeros(c.shape[0], T * B)
     for d, A, _ in _by_delay(c, start, T, transpose=False):
-        yt[:, d * B:].add_(torch.sparse.mm(A, xt[:, : (T - d) * B]))
+        _shifted_products(A, xt, yt, 0, d * B, (T - d) * B)
     return yt.t().reshape(T, B, -1)
 
 
@@ -139,14 +152,21 @@ def tap_conv_backward(dy: torch.Tensor, x: Optional[torch.Tensor], c: Optional[t
     if need_x:
         dxt = dy.new_zeros(C_in, T * B)
         for d, At, _ in _by_delay(c, start, T, transpose=True):
-            dxt[:, : (T - d) * B].add_(torch.sparse.mm(At, dyt[:, d * B:]))
+            _shifted_products(At, dyt, dxt, d * B, 0, (T - d) * B)
         dx = dxt.t().reshape(T, B, C_in)
     if need_c:
         xt = x.reshape(T * B, C_in).t().contiguous()
         dc_flat = dy.new_zeros(c.numel())
         for d, A, taps in _by_delay(c, start, T, transpose=False):
-            # The products dy[t] x[t - d]^T sampled where A_d has taps; its values keep A_d's order.
-            sampled = torch.sparse.sampled_addmm(A, dyt[:, d * B:], xt[:, : (T - d) * B].t(), beta=0.0)
-            dc_flat[taps] = sampled.values()
+            # The products dy[t] x[t - d]^T sampled where A_d has taps (values in A_d's order), summed over column
+            # chunks as in _shifted_products.
+            n = (T - d) * B
+            acc = None
+            for c0 in range(0, n, COLUMN_CHUNK):
+                c1 = min(n, c0 + COLUMN_CHUNK)
+                part = torch.sparse.sampled_addmm(A, dyt[:, d * B + c0: d * B + c1], xt[:, c0:c1].t(),
+                                                  beta=0.0).values()
+                acc = part if acc is None else acc.add_(part)
+            dc_flat[taps] = acc
         dc = dc_flat.view(c_shape)
     return dx, dc
