@@ -183,8 +183,9 @@ def read_corpus(path: str | os.PathLike | None, tokenizer_kind: str = "byte") ->
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         what = "the character tokenizer" if tokenizer_kind == "char" else "a tokenizers tokenizer"
-        raise ValueError(f"corpus file {p} is not UTF-8 text (invalid byte 0x{raw[e.start]:02x} at offset {e.start}),"
-                         f" which {what} needs; use the byte tokenizer (--tokenizer byte) for arbitrary bytes") from None
+        raise ValueError(f"corpus file {p} is not UTF-8 text (invalid byte 0x{raw[e.start]:02x} at offset "
+                         f"{e.start}), which {what} needs; use the byte tokenizer (--tokenizer byte) for arbitrary "
+                         "bytes") from None
 
 
 def split_ids(ids: torch.Tensor, held_out: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,8 +198,8 @@ def split_ids(ids: torch.Tensor, held_out: float = 0.1) -> tuple[torch.Tensor, t
 
 
 class LMWindows(Dataset):
-    """Next-token windows of a 1-D token sequence: item ``i`` is ``(ids[s : s + ctx_len], ids[s + 1 : s + ctx_len + 1])``
-    with ``s = i * stride`` (non-overlapping windows by default). Batched by a DataLoader into ``[B, ctx_len]`` pairs.
+    """Next-token windows of a 1-D token sequence: item ``i`` is
+    ``(ids[s : s + ctx_len], ids[s + 1 : s + ctx_len + 1])`` with ``s = i * stride`` (non-overlapping windows by default). Batched by a DataLoader into ``[B, ctx_len]`` pairs.
 
     Raises:
         ValueError: the sequence is shorter than ``ctx_len + 1`` tokens (naming both), or token ids are out of

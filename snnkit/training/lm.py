@@ -36,7 +36,8 @@ from .losses import LOSSES
 from .metrics import METRICS, Metric, is_neuron
 
 __all__ = ["lm_cross_entropy", "BitsPerToken", "adam_betas_optimizer", "WarmupExpDecay", "LayerStats",
-           "count_synops", "LMConfig", "LMConfigError", "train_lm", "resume_lm", "load_lm_run", "LM_CONFIG_NAME", "PAPER_BETAS"]
+           "count_synops", "LMConfig", "LMConfigError", "train_lm", "resume_lm", "load_lm_run", "LM_CONFIG_NAME",
+           "PAPER_BETAS"]
 
 #: Adam's betas in SpikeGPT's training (ridgerchu/SpikeGPT train.py).
 PAPER_BETAS = (0.9, 0.99)
@@ -385,13 +386,13 @@ def _build(cfg: LMConfig, d: LMData, run_dir: Path | None, resume: bool, progres
         n_tok = d.test_ids.numel() - 1
         callbacks.append(_BitsPerByte(n_tok / max(d.test_bytes, 1)))
     return fit(
-        model, train, test_data=test, epochs=cfg.epochs, optimizer=adam_betas_optimizer(cfg.lr, PAPER_BETAS,
-                                                                                     weight_decay=cfg.weight_decay),
+        model, train, test_data=test, epochs=cfg.epochs,
+        optimizer=adam_betas_optimizer(cfg.lr, PAPER_BETAS, weight_decay=cfg.weight_decay),
         lr=cfg.lr, weight_decay=cfg.weight_decay,
         scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule), grad_clip=cfg.grad_clip,
         loss="lm-ce", metrics=[BitsPerToken()], callbacks=callbacks, batch_size=cfg.batch_size,
-        max_train_batches=steps, seed=cfg.seed, device=cfg.device, amp=cfg.amp and _on_cuda(cfg.device), run_dir=run_dir, resume=resume,
-        ckpt_every=cfg.ckpt_every, plot_every=0, progress=progress,
+        max_train_batches=steps, seed=cfg.seed, device=cfg.device, amp=cfg.amp and _on_cuda(cfg.device),
+        run_dir=run_dir, resume=resume, ckpt_every=cfg.ckpt_every, plot_every=0, progress=progress,
     )
 
 

@@ -75,8 +75,8 @@ def test_synaptic_operations_by_hand() -> None:
                 p.normal_(0, 1.0)
     idx = torch.randint(0, V, (3, 10))
     spikes = []
-    hooks = [m.register_forward_hook(lambda m, i, o: spikes.append(o[0].detach().sum())) for n, m in model.named_modules()
-             if n.endswith(("lif1", "lif2"))]
+    lifs = [m for n, m in model.named_modules() if n.endswith(("lif1", "lif2"))]
+    hooks = [m.register_forward_hook(lambda m, i, o: spikes.append(o[0].detach().sum())) for m in lifs]
     ops = count_synops(model, lambda: model(idx))
     for h in hooks:
         h.remove()
@@ -195,3 +195,30 @@ def test_cli_char_tokenizer_and_bad_arguments(tmp_path: Path, capsys) -> None:
     assert exc.value.code == 2 and "argument --final-lr: must be in (0, lr" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="not a train-lm run directory"):
         main(["generate", str(tmp_path)])
+
+
+def test_tokenizers_file_run_reports_bits_per_byte_and_generates(tmp_path: Path, capsys) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    text = "the spiking neuron fires and the neuron rests while the membrane decays. " * 30
+    hf = Tokenizer(models.BPE(unk_token="[UNK]"))
+    hf.pre_tokenizer = pre_tokenizers.Whitespace()
+    hf.train_from_iterator([text], trainers.BpeTrainer(vocab_size=80, special_tokens=["[UNK]"]))
+    tok_path = tmp_path / "my-tokenizer.json"
+    hf.save(str(tok_path))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text)
+    cfg = LMConfig(data=str(corpus), tokenizer=str(tok_path), n_layer=1, n_embd=16, ctx_len=8, batch_size=4,
+                   epochs=1, steps_per_epoch=3, held_out=0.3, out=str(tmp_path), name="bpe")
+    rec = train_lm(cfg, progress=False).history[-1]
+    saved = json.loads((tmp_path / "bpe" / "lm_config.json").read_text())["extra"]
+    assert saved["tokenizer"] == {"kind": "file", "path": "tokenizer.json"}
+    assert (tmp_path / "bpe" / "tokenizer.json").is_file()
+    assert saved["model"]["vocab_size"] == hf.get_vocab_size()
+    # bits per byte = bits per token * held-out tokens / held-out bytes, and a token spans several bytes here
+    assert rec["test_bpb"] == pytest.approx(rec["test_bpc"] * saved["test_tokens"] / saved["test_bytes"])
+    assert saved["test_bytes"] > 2 * saved["test_tokens"]
+    tok_path.unlink()  # the run is self-contained
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "bpe"), "--prompt", "the neuron", "--tokens", "5"]) == 0
+    assert capsys.readouterr().out.startswith("the neuron")
