@@ -26,9 +26,10 @@ import torch.nn.functional as F
 
 __all__ = ["use_sparse", "tap_conv_forward", "tap_conv_backward", "SPARSE_MAX_WIDTH_FRACTION", "COLUMN_CHUNK"]
 
-#: The sparse way runs when the window is at most this fraction of max_delay (sparse CSR products on CPU run
-#: several times fewer multiply-adds per second than conv1d's dense GEMMs; measured in scripts/bench_delay.py).
-SPARSE_MAX_WIDTH_FRACTION = 0.125
+#: The sparse way runs when the window is at most this fraction of max_delay: one CPU core runs sparse CSR products
+#: about 8-16x fewer multiply-adds per second than conv1d's dense GEMMs, so at max_delay 25 or 31 only integer
+#: delays (W = 1: 1.6x to 4.8x faster than dense in scripts/bench_delay.py) pay; 3 taps were 0.8x to 1.7x.
+SPARSE_MAX_WIDTH_FRACTION = 1 / 16
 
 
 #: Columns (time steps x batch) per sparse product: keeps the dense operand's slice (C_in x 2048 floats) in cache
