@@ -358,6 +358,8 @@ def _run_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     from snnkit.training import CheckpointError
     from snnkit.training.lm import load_lm_run
 
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"argument --device: {args.device!r} asked for, but CUDA is not available on this machine")
     try:
         model, tok, _ = load_lm_run(args.run, device=args.device)
         try:

@@ -220,8 +220,11 @@ class LayerStats(Callback):
         if self._tokens:
             trainer.history[-1]["synops_per_token"] = {k: v / self._tokens for k, v in self._ops.items()}
         self._spikes, self._steps, self._ops, self._tokens = {}, {}, {"mac": 0.0, "ac": 0.0}, 0
+        if trainer.epoch + 1 >= trainer.epochs:  # the last epoch: leave no hooks on the trained model
+            self.close()
 
     def close(self) -> None:
+        """Remove the hooks (done after the last epoch; :meth:`on_train_start` adds them again)."""
         for h in self._handles:
             h.remove()
         self._handles = []
@@ -300,6 +303,10 @@ class LMConfig:
             bad("grad_clip", f"must be > 0, got {self.grad_clip}")
         if self.weight_decay < 0:
             bad("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            bad("device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            bad("device", f"is {self.device!r} but CUDA is not available on this machine (use cpu or auto)")
         if not isinstance(self.tokenizer, str) or not self.tokenizer:
             bad("tokenizer", f"must be 'byte', 'char' or a tokenizers file path, got {self.tokenizer!r}")
 

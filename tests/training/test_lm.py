@@ -105,6 +105,7 @@ def test_tiny_model_overfits_a_short_text() -> None:
     assert list(rates) == ["blocks.0.lif1", "blocks.0.lif2", "blocks.1.lif1", "blocks.1.lif2"]
     assert all(0 <= r < 1 for r in rates.values()) and sum(rates.values()) > 0
     assert last["synops_per_token"]["mac"] == 2 * 13 * 32 * 32 + 32 * 256
+    assert not any(m._forward_hooks for m in result.model.modules()), "hooks left on the trained model"
 
 
 def test_short_run_on_the_builtin_corpus_beats_the_unigram_entropy(tmp_path: Path) -> None:
