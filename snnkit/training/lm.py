@@ -336,7 +336,11 @@ def prepare_text(cfg: LMConfig, tokenizer=None) -> LMData:
     kind = cfg.tokenizer if cfg.tokenizer in text.TOKENIZER_KINDS else "file"
     corpus = text.read_corpus(cfg.data, "byte" if kind == "byte" else "char" if kind == "char" else "file")
     tok = tokenizer if tokenizer is not None else text.make_tokenizer(cfg.tokenizer, corpus)
-    ids = torch.tensor(tok.encode(corpus), dtype=torch.long)
+    if isinstance(corpus, bytes) and isinstance(tok, text.ByteTokenizer):
+        # the bytes are the ids: no Python list of a hundred million ints for enwik8
+        ids = torch.frombuffer(bytearray(corpus), dtype=torch.uint8).to(torch.long)
+    else:
+        ids = torch.tensor(tok.encode(corpus), dtype=torch.long)
     if ids.numel() == 0:
         raise ValueError("the corpus holds no tokens")
     train_ids, test_ids = text.split_ids(ids, float(cfg.held_out))
