@@ -89,6 +89,9 @@ class DelaySNN(nn.Module):
     """
 
     training_recipe: str | None = "delay"
+    #: Per-step training methods (SLTT) would feed one step per call: a delay reads past steps and the tail appends
+    #: steps, so the model refuses them (:func:`snnkit.neurons.online`).
+    stepwise_unsupported = "its delay layers read up to max_delay - 1 past steps and each appends a tail; use BPTT"
 
     def __init__(
         self,

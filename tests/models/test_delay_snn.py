@@ -260,3 +260,11 @@ def test_dataset_configs_list_in_and_out_sizes() -> None:
         m = DelaySNN.for_dataset(name)
         assert m.in_features == cfg["in_features"] and m.readout_delay.out_features == cfg["num_classes"]
         assert all(isinstance(d, DelayedLinear) for d in m.delay_layers())
+
+
+def test_refuses_one_step_per_call_training() -> None:
+    from snnkit.neurons import online
+
+    with pytest.raises(ValueError, match="cannot run one time step per call: its delay layers read"):
+        with online(small()):
+            pass
