@@ -9,7 +9,7 @@ Modes, each for both implementations on the same weights, delays and input:
 * ``inference``           forward without gradients: integer delays for DelayedLinear (one tap per synapse), the
                           dense kernel for Dcls1d (it has no integer mode; its cost does not depend on SIG)
 
-Times are the best of ``--repeats`` runs after a warm-up. Dcls1d runs as in the paper's time-first use: permute to ``[B, C, T]``, left-pad by ``D - 1``, convolve, permute
+Times are the best of ``--repeats`` runs after a warm-up, the two implementations' runs alternating. Dcls1d runs as in the paper's time-first use: permute to ``[B, C, T]``, left-pad by ``D - 1``, convolve, permute
 back. Each row also checks the results: the largest difference to the dense oracle (``snnkit.ops.delayed_linear.
 naive``) relative to the output's largest value, and to Dcls1d where dcls computes the same thing (train rows with
 width >= 0.27). Peak memory: ``torch.cuda.max_memory_allocated`` above the inputs on CUDA; on CPU the peak of the
@@ -82,29 +82,36 @@ def dcls_forward(m, x: torch.Tensor, D: int) -> torch.Tensor:
     return m(F.pad(x.permute(1, 2, 0), (D - 1, 0))).permute(2, 0, 1)
 
 
-def measure(step, device: torch.device, repeats: int) -> tuple[float, int, torch.Tensor]:
-    """Best (smallest) seconds of ``step()`` over ``repeats`` runs after one warm-up (the least disturbed run on a
-    shared machine), its peak memory, and its output."""
-    out = step()  # warm-up: kernel compilation, allocator
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+def _timed(step, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
+    t0 = time.perf_counter()
+    step()
+    if device.type == "cuda":
         torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = cpu_peak_bytes(step)
-    return min(times), peak, out
+    return time.perf_counter() - t0
+
+
+def _peak(step, device: torch.device) -> int:
+    if device.type != "cuda":
+        return cpu_peak_bytes(step)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - base
+
+
+def measure_pair(ours, theirs, device: torch.device, repeats: int):
+    """For both steps: the best (smallest) seconds over ``repeats`` runs after one warm-up, the runs of the two
+    alternating so that both see the same load on a shared machine; then the peak memory and the output."""
+    out_ours, out_theirs = ours(), theirs()  # warm-up: kernel compilation, allocator
+    t_ours, t_theirs = [], []
+    for _ in range(repeats):
+        t_ours.append(_timed(ours, device))
+        t_theirs.append(_timed(theirs, device))
+    return (min(t_ours), _peak(ours, device), out_ours), (min(t_theirs), _peak(theirs, device), out_theirs)
 
 
 def run_config(name: str, B: int, T: int, device: torch.device, repeats: int, seed: int) -> list[dict]:
@@ -145,8 +152,7 @@ def run_config(name: str, B: int, T: int, device: torch.device, repeats: int, se
             dcls.zero_grad(set_to_none=True)
             return y.detach()
 
-        t_ours, m_ours, y_ours = measure(ours, device, repeats)
-        t_dcls, m_dcls, y_dcls = measure(theirs, device, repeats)
+        (t_ours, m_ours, y_ours), (t_dcls, m_dcls, y_dcls) = measure_pair(ours, theirs, device, repeats)
         with torch.no_grad():
             ref = delayed_linear_naive(x, layer.weight, layer.positions, D, sigma if mode == "train" else None)
         scale = ref.abs().max().clamp_min(1e-30)
