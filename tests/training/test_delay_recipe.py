@@ -314,3 +314,16 @@ def test_run_delays_script_end_to_end_on_a_tiny_budget(tmp_path) -> None:
         assert row["test_acc"] == [run["test_acc"]] and 0.0 <= run["test_acc"] <= 1.0
         assert len(run["history"]) == 1 and run["history"][0]["samples"] == 64
     assert report["summary"][0]["test_acc_mean"] == saved["summary"][0]["test_acc_mean"]
+
+
+def test_cli_model_args_reach_the_model(bundle, tmp_path) -> None:
+    from snnkit import cli
+
+    cfg = cli.train_config(["--model", "delay-snn", "--model-arg", "delays=zero", "--model-arg", "hidden=[8]",
+                            "--model-arg", "max_delay=3", "--device", "cpu", "--out", str(tmp_path)])
+    trainer = Trainer.from_config(cfg, bundle, progress=False)
+    model = trainer.model
+    assert isinstance(model, DelaySNN) and model.delay_mode == "zero" and model.max_delay == 3
+    assert [b["norm"].num_features for b in model.blocks] == [8]
+    assert len(trainer.optimizers) == 1  # frozen delays: the weights' optimiser only
+    assert [type(c).__name__ for c in trainer.callbacks[:2]] == ["SigmaSchedule", "ClampDelays"]
