@@ -265,6 +265,5 @@ def test_dataset_configs_list_in_and_out_sizes() -> None:
 def test_refuses_one_step_per_call_training() -> None:
     from snnkit.neurons import online
 
-    with pytest.raises(ValueError, match="cannot run one time step per call: its delay layers read"):
-        with online(small()):
-            pass
+    with pytest.raises(ValueError, match="cannot run one time step per call: its delay layers read"), online(small()):
+        pass
