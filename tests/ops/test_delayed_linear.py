@@ -164,3 +164,9 @@ def test_sparse_route_in_column_chunks(sigma, monkeypatch):
 
     monkeypatch.setattr(cpu, "COLUMN_CHUNK", 3)
     check_against_naive(select_route("torch-sparse", monkeypatch), 7, sigma)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_inputs_on_the_torch_path(dtype):
+    """Half-precision x is computed in float32 and returned in its dtype (one rounding of the float32 result)."""
+    check_against_naive("torch", 6, 0.4, dtype=dtype, tol=2**-7)

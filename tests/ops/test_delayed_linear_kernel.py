@@ -29,3 +29,22 @@ def test_triton_more_outputs_than_one_block_bfloat16():
 def test_triton_matches_dcls():
     pytest.importorskip("DCLS")
     check_against_dcls("triton", 7, 0.3)
+
+
+def test_layer_on_the_triton_backend_matches_the_torch_backend():
+    from snnkit.layers import DelayedLinear
+
+    layers = [DelayedLinear(3, 2, 5, sigma=0.6, backend=b, generator=torch.Generator().manual_seed(0))
+              for b in ("torch", "triton")]
+    x = torch.randn(7, 2, 3)
+    for mode in ("train", "eval"):
+        outs = []
+        for layer in layers:
+            layer.train(mode == "train")
+            layer.zero_grad()
+            y = layer(x)
+            y.square().sum().backward()
+            outs.append((y.detach(), layer.weight.grad.clone(),
+                         None if layer.positions.grad is None else layer.positions.grad.clone()))
+        for a, b in zip(*outs):
+            assert (a is None) == (b is None) and (a is None or torch.allclose(a, b, atol=1e-5)), mode
