@@ -140,14 +140,16 @@ def test_support_window_drops_less_than_float32_resolution(max_delay):
     from snnkit.ops.delayed_linear.taps import (FLOAT32_HALF_ULP, support_bound, support_radius, tap_coefficients,
                                                 tap_window)
 
-    p = torch.linspace(0, max_delay - 1, 4 * (max_delay - 1) + 3, dtype=torch.float64).view(1, -1)
+    inside = torch.linspace(0, max_delay - 1, 4 * (max_delay - 1) + 3, dtype=torch.float64)
+    outside = torch.tensor([-5.0, -1.3, max_delay - 0.5, max_delay + 0.7, max_delay + 5], dtype=torch.float64)
+    p = torch.cat([inside, outside]).view(1, -1)  # the op does not require the layer's clamp
     for sigma in (0.05, 0.23, 0.3, 0.5, 1.0, 2.0, 5.0, 12.0, 15.5):
         dense = gaussian_taps(p, max_delay, sigma)
         start, width = tap_window(p, max_delay, sigma)
         k = torch.arange(max_delay)
-        inside = (k >= start.long().unsqueeze(-1)) & (k < start.long().unsqueeze(-1) + width)
+        in_window = (k >= start.long().unsqueeze(-1)) & (k < start.long().unsqueeze(-1) + width)
         kept = dense.gather(-1, start.long().unsqueeze(-1) + torch.arange(width))
-        dropped = (dense * ~inside).sum(-1).max().item()
+        dropped = (dense * ~in_window).sum(-1).max().item()
         radius = support_radius(sigma, max_delay)
         if width < max_delay:
             assert dropped <= support_bound(radius, sigma) < FLOAT32_HALF_ULP, sigma
