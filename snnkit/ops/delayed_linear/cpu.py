@@ -9,8 +9,9 @@ Two ways to run it, chosen by :func:`use_sparse`:
 - sparse: group the taps by delay ``d = s + m``; each group is a sparse ``[C_out, C_in]`` matrix ``A_d`` (CSR) and
   ``y[d:] += x[:T-d] A_d^T``. Cost ``T B C_out C_in W`` multiply-adds instead of the dense ``... D``; ``dx`` uses
   ``A_d^T`` and ``dc`` the products sampled at ``A_d``'s pattern (``torch.sparse.sampled_addmm``).
-- dense: scatter the taps into the ``[C_out, C_in, D]`` kernel and call ``conv1d`` (and its two gradients), the
-  faster choice when the window covers much of ``max_delay`` (wide Gaussians early in the sigma schedule).
+- dense: scatter the taps into the ``[C_out, C_in, D]`` kernel and call ``conv1d`` (and its two gradients): dense
+  GEMMs run so many more multiply-adds per second that on a CPU they win unless the window is a small fraction of
+  ``max_delay`` (see :data:`SPARSE_MAX_WIDTH_FRACTION`).
 
 Both compute in float32 (float64 for float64 inputs); no autograd graph (``function.py`` wraps them). Plain torch
 operations, so they also run on CUDA tensors: ``backend="auto"`` sends wide windows there (cuDNN's dense kernels).
