@@ -2,7 +2,7 @@
 sequence, dispatched to the Triton kernels (``launch.py``) or the torch path (``cpu.py``).
 
 It saves only what the backward needs: ``x`` when the coefficients need a gradient, the coefficients ``c`` when
-``x`` does, and the int32 window starts. The small ``[C_out, C_in, W]`` step from (weight, positions, sigma) to
+``x`` needs one, and the int32 window starts. The small ``[C_out, C_in, W]`` step from (weight, positions, sigma) to
 ``c`` stays in autograd (``taps.tap_coefficients``), so the positions' gradient is derived, not hand-written.
 """
 
@@ -21,11 +21,12 @@ class TapConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, c: torch.Tensor, start: torch.Tensor, max_delay: int,
                 use_triton: bool) -> torch.Tensor:
+        need_x, need_c = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if use_triton:
             y = launch.tap_conv_forward(x, c, start)
         else:
             y = cpu.tap_conv_forward(x, c, start, max_delay)
-        need_x, need_c = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        # x itself, not the kernels' channel-major copy: x is usually alive anyway, the copy would add its size.
         ctx.save_for_backward(x if need_c else None, c if need_x else None, start)
         ctx.dtypes = (x.dtype, c.dtype)
         ctx.c_shape = c.shape
@@ -36,7 +37,8 @@ class TapConv(torch.autograd.Function):
     def backward(ctx, dy: torch.Tensor):
         x, c, start = ctx.saved_tensors
         if ctx.use_triton:
-            dx, dc = launch.tap_conv_backward(dy, x, c, start, ctx.c_shape)
+            xt = None if x is None else launch.channel_major(x)
+            dx, dc = launch.tap_conv_backward(dy, xt, c, start, ctx.c_shape)
         else:
             dx, dc = cpu.tap_conv_backward(dy, x, c, start, ctx.max_delay, ctx.c_shape)
         dx = None if dx is None else dx.to(ctx.dtypes[0])

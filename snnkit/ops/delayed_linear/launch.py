@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-__all__ = ["kernels", "tap_conv_forward", "tap_conv_backward", "BLOCK_C", "NUM_WARPS"]
+__all__ = ["kernels", "channel_major", "tap_conv_forward", "tap_conv_backward", "BLOCK_C", "NUM_WARPS"]
 
 BLOCK_C = 32  # channels per program (outputs in the forward, inputs in the backward)
 NUM_WARPS = 4
@@ -30,12 +30,17 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
+def channel_major(x: torch.Tensor) -> torch.Tensor:
+    """``[T, B, C]`` -> ``[C, T, B]`` contiguous, the layout the kernels gather rows from."""
+    return x.permute(2, 0, 1).contiguous()
+
+
 def tap_conv_forward(x: torch.Tensor, c: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
     """``y [T, B, C_out]`` in ``x.dtype``."""
     kern = kernels()
     T, B, C_in = x.shape
     C_out, _, W = c.shape
-    xt = x.permute(2, 0, 1).contiguous()  # [C_in, T, B]
+    xt = channel_major(x)
     y = torch.empty(T, B, C_out, dtype=x.dtype, device=x.device)
     bb = _block_b(B)
     kern.tap_conv_forward_kernel[(T, _cdiv(C_out, BLOCK_C), _cdiv(B, bb))](
@@ -44,13 +49,14 @@ def tap_conv_forward(x: torch.Tensor, c: torch.Tensor, start: torch.Tensor) -> t
     return y
 
 
-def tap_conv_backward(dy: torch.Tensor, x: Optional[torch.Tensor], c: Optional[torch.Tensor], start: torch.Tensor,
+def tap_conv_backward(dy: torch.Tensor, xt: Optional[torch.Tensor], c: Optional[torch.Tensor], start: torch.Tensor,
                       c_shape: torch.Size) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
-    """``(dx in dy.dtype, dc in float32)``: ``dx`` when ``c`` is given, ``dc`` when ``x`` is."""
+    """``(dx in dy.dtype, dc in float32)``: ``dx`` when ``c`` is given, ``dc`` when ``xt`` (``channel_major(x)``)
+    is."""
     kern = kernels()
     T, B, C_out = dy.shape
     C_in, W = c_shape[1], c_shape[2]
-    dyt = dy.permute(2, 0, 1).contiguous()  # [C_out, T, B]
+    dyt = channel_major(dy)
     s = start.contiguous()
     bb = _block_b(B)
     dx = dc = None
@@ -59,9 +65,9 @@ def tap_conv_backward(dy: torch.Tensor, x: Optional[torch.Tensor], c: Optional[t
         kern.tap_conv_grad_x_kernel[(T, _cdiv(C_in, BLOCK_C), _cdiv(B, bb))](
             dyt, c.to(torch.float32).contiguous(), s, dx, T, B, C_in, C_out, W,
             BLOCK_I=BLOCK_C, BLOCK_B=bb, num_warps=NUM_WARPS)
-    if x is not None:
+    if xt is not None:
         dc = torch.empty(c_shape, dtype=torch.float32, device=dy.device)
         kern.tap_conv_grad_c_kernel[(C_out, _cdiv(C_in, BLOCK_C), W)](
-            dyt, x.permute(2, 0, 1).contiguous(), s, dc, T, B, C_in, W,
+            dyt, xt, s, dc, T, B, C_in, W,
             BLOCK_I=BLOCK_C, BLOCK_B=bb, num_warps=NUM_WARPS)
     return dx, dc
