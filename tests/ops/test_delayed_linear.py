@@ -101,7 +101,7 @@ def test_gradcheck_float64_torch_path(route, monkeypatch):
     x, w, p, _ = problem(T=6, B=2, C_in=3, C_out=2, max_delay=4, seed=5, dtype=torch.float64)
     for sigma in (0.3, 0.8, 2.5):
         inputs = tuple(t.clone().requires_grad_() for t in (x, w, p))
-        assert torch.autograd.gradcheck(lambda a, b, c: delayed_linear(a, b, c, 4, sigma, backend="torch"), inputs)
+        assert torch.autograd.gradcheck(lambda a, b, c, s=sigma: delayed_linear(a, b, c, 4, s, backend="torch"), inputs)
     inputs = tuple(t.clone().requires_grad_() for t in (x, w))
     assert torch.autograd.gradcheck(lambda a, b: delayed_linear(a, b, p, 4, None, backend="torch"), inputs)
 
