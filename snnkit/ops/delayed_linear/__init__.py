@@ -6,7 +6,8 @@ Everything about the op is in this folder (the layout of ``snnkit/ops/lif/``):
 - ``taps.py``: each synapse's window of taps inside its Gaussian support (the support bound) and the coefficients;
 - ``cpu.py``: the torch path of the tap-sparse convolution (sparse per-delay products, or conv1d for wide windows);
 - ``launch.py``: the Triton launchers of the kernels in ``triton_kernels/delayed_linear.py`` (``snnkit.kernels``);
-- ``function.py``: the ``autograd.Function`` (one node per call, saving only what the backward needs);
+- ``function.py``: the ``torch.library`` custom ops with fakes (``torch.compile(fullgraph=True)`` traces through) and
+  the ``autograd.Function`` (one node per call, saving only what the backward needs);
 - this file: the validated public function.
 
 See ``docs/delays_op.md`` for the equation, the tail, the support bound and the mapping to ``dcls``.

@@ -46,9 +46,14 @@ def support_bound(radius: int, sigma: float) -> float:
     return 2.0 * dropped / kept
 
 
-@functools.lru_cache(maxsize=256)
+@torch.compiler.assume_constant_result  # torch.compile calls it while tracing and keeps the int
 def support_radius(sigma: float, max_delay: int) -> int:
     """Smallest M with :func:`support_bound` ``(M, sigma) < 2^-24``, capped at ``max_delay - 1`` (all taps)."""
+    return _support_radius(sigma, max_delay)
+
+
+@functools.lru_cache(maxsize=256)
+def _support_radius(sigma: float, max_delay: int) -> int:
     radius = 0
     while radius < max_delay - 1 and support_bound(radius, sigma) >= FLOAT32_HALF_ULP:
         radius += 1
