@@ -172,3 +172,13 @@ def test_sparse_route_in_column_chunks(sigma, monkeypatch):
 def test_half_precision_inputs_on_the_torch_path(dtype):
     """Half-precision x is computed in float32 and returned in its dtype (one rounding of the float32 result)."""
     check_against_naive("torch", 6, 0.4, dtype=dtype, tol=2**-7)
+
+
+def test_non_contiguous_input_and_mixed_parameter_dtypes(backend):
+    x, w, p, _ = problem(T=8, C_in=4, C_out=3, max_delay=5, seed=11)
+    batch_first = x.transpose(0, 1).contiguous()  # [B, T, C]: a time-first view of it is not contiguous
+    view = batch_first.transpose(0, 1)
+    assert not view.is_contiguous()
+    expected = delayed_linear_naive(x.double(), w.double(), p.double(), 5, 0.7)
+    got = delayed_linear(view, w, p.double(), 5, 0.7, backend=backend)  # float64 positions, float32 weights
+    assert got.dtype == torch.float32 and rel_err(expected, got) < 1e-5
