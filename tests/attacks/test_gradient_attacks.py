@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from snnkit import attacks, surrogate
-from snnkit.layers import SeqBatchNorm1d
 
 
 def _in_ball_and_range(x_adv, x, eps, lo, hi):

@@ -19,7 +19,7 @@ from _training_data import C, K, T, tiny_bundle, tiny_config
 from snnkit.layers import LeakyIntegrator
 from snnkit.neurons import LIF, SLTT_LIF
 from snnkit.ops.lif import lif_multistep_naive
-from snnkit.training import METHODS, StepContext, Trainer, TrainConfig, fit, rate_cross_entropy, resume, train
+from snnkit.training import METHODS, StepContext, TrainConfig, fit, rate_cross_entropy, resume, train
 
 LAMB = 0.05
 
