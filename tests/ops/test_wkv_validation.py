@@ -70,7 +70,7 @@ def test_float64_is_torch_only_and_triton_needs_cuda_or_the_interpreter(monkeypa
         wkv(**a, backend="triton")
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="needs CUDA tensors"):
+        with pytest.raises(ValueError, match="needs a CUDA tensor"):
             call(backend="triton")
 
 

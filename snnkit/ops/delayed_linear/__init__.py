@@ -15,13 +15,12 @@ See ``docs/delays_op.md`` for the equation, the tail, the support bound and the 
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import torch
 
 from ...validation import check_finite, check_positive_int, check_real, check_tensor
-from . import launch
+from .._dispatch import use_triton
 from .cpu import compute_dtype
 from .function import TapConv
 from .naive import delayed_linear_naive
@@ -37,27 +36,9 @@ BACKENDS = ("auto", "triton", "torch")
 TRITON_MAX_WIDTH_FRACTION = 0.25
 
 
-def _interpreting() -> bool:
-    # Triton's own switch for its CPU interpreter (how the tests run the kernels without a GPU).
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
 def _resolve_backend(backend: str, x: torch.Tensor) -> bool:
-    """True when the Triton kernels run this call (the rules of ``lif_multistep``'s ``backend``)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "torch":
-        return False
-    if backend == "auto":
-        return x.is_cuda and x.dtype != torch.float64
-    if x.dtype == torch.float64:
-        raise ValueError("backend='triton' supports float16, bfloat16 and float32 inputs; use backend='torch' for "
-                         "float64")
-    if not x.is_cuda and not _interpreting():
-        raise ValueError(f"backend='triton' needs a CUDA tensor (x is on {x.device}); set TRITON_INTERPRET=1 to run "
-                         "the kernels on CPU through Triton's interpreter, or use backend='torch'")
-    launch.kernels()
-    return True
+    """True when the Triton kernels run this call (the rules of every op's ``backend``, ``snnkit.ops._dispatch``)."""
+    return use_triton(backend, x, op="delayed_linear", choices=BACKENDS)
 
 
 def _check_inputs(x, weight, positions, max_delay, sigma) -> tuple[int, Optional[float]]:

@@ -7,6 +7,8 @@ from typing import Optional
 
 import torch
 
+from .._dispatch import load_kernels
+
 __all__ = ["kernels", "channel_major", "tap_conv_forward", "tap_conv_backward", "BLOCK_C", "NUM_WARPS"]
 
 BLOCK_C = 32  # channels per program (outputs in the forward, inputs in the backward)
@@ -15,11 +17,7 @@ NUM_WARPS = 4
 
 def kernels():
     """``snnkit.kernels.delayed_linear``, imported on first use so that ``import snnkit`` never imports triton."""
-    try:
-        from ...kernels import delayed_linear as dl_kernels
-    except ImportError as e:  # pragma: no cover - triton is a dependency on Linux
-        raise RuntimeError(f"backend='triton' needs the triton package ({e}); use backend='torch'") from e
-    return dl_kernels
+    return load_kernels("delayed_linear")
 
 
 def _block_b(B: int) -> int:

@@ -21,7 +21,7 @@ import torch
 
 from ...surrogate import Sigmoid, Surrogate
 from ...validation import FLOAT_DTYPES, check_bool, check_real, check_tau, check_tensor
-from . import launch
+from .._dispatch import use_triton
 from .cpu import state_dtype
 from .function import CHECKS, LIFConfig, LIFMultistep
 from .fused_cpu import warm_up_fused
@@ -34,13 +34,6 @@ BACKENDS = ("auto", "triton", "torch", "fused")
 STORAGES = ("exact", "compact")
 
 
-def _interpreting() -> bool:
-    # Triton's own switch for its CPU interpreter (how the tests run the kernels without a GPU).
-    import os
-
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
 def _cpu_path(backend: str) -> str:
     """The custom ops' ``cpu_path`` for ``backend`` (see ``function.CPU_PATHS``)."""
     return {"torch": "loop", "fused": "fused"}.get(backend, "auto")
@@ -48,10 +41,6 @@ def _cpu_path(backend: str) -> str:
 
 def _resolve_backend(backend: str, x: torch.Tensor) -> bool:
     """True when the Triton kernels run this call."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "torch":
-        return False
     if backend == "fused":
         if x.device.type != "cpu":
             raise ValueError(f"backend='fused' is the CPU path compiled by torch.compile; x is on {x.device} (use "
@@ -60,16 +49,7 @@ def _resolve_backend(backend: str, x: torch.Tensor) -> bool:
             raise ValueError("backend='fused' supports float16, bfloat16 and float32 inputs; use backend='torch' "
                              "for float64")
         return False
-    if backend == "auto":
-        return x.is_cuda and x.dtype != torch.float64
-    if x.dtype == torch.float64:
-        raise ValueError("backend='triton' supports float16, bfloat16 and float32 inputs; use backend='torch' for "
-                         "float64")
-    if not x.is_cuda and not _interpreting():
-        raise ValueError(f"backend='triton' needs a CUDA tensor (x is on {x.device}); set TRITON_INTERPRET=1 to run "
-                         "the kernels on CPU through Triton's interpreter, or use backend='torch'")
-    launch.kernels()
-    return True
+    return use_triton(backend, x, op="lif", choices=BACKENDS)
 
 
 def _resolve_check(check: str, x: torch.Tensor) -> str:

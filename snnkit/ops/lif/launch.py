@@ -12,6 +12,7 @@ from typing import Optional
 import torch
 
 from ...surrogate import surrogate_constants
+from .._dispatch import load_kernels
 
 __all__ = ["triton_forward", "triton_backward", "kernels", "BLOCK", "NUM_WARPS"]
 
@@ -21,11 +22,7 @@ NUM_WARPS = 4
 
 def kernels():
     """``snnkit.kernels.lif``, imported on first use so that ``import snnkit`` never imports triton."""
-    try:
-        from ...kernels import lif as lif_kernels
-    except ImportError as e:  # pragma: no cover - triton is a dependency on Linux
-        raise RuntimeError(f"backend='triton' needs the triton package ({e}); use backend='torch'") from e
-    return lif_kernels
+    return load_kernels("lif")
 
 
 def triton_forward(x: torch.Tensor, v0: Optional[torch.Tensor], tau_t: Optional[torch.Tensor], inv_tau: float,

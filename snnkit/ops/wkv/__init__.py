@@ -27,12 +27,12 @@ gradient of ``y`` exact because ``y`` depends on ``a`` and ``b`` only.
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import torch
 
 from ...validation import FLOAT_DTYPES, check_bool, check_tensor
+from .._dispatch import use_triton
 from .function import CHECKS, WKVFunction, acc_dtype
 from .naive import O_INIT, wkv_naive
 
@@ -41,29 +41,9 @@ __all__ = ["wkv", "wkv_naive", "BACKENDS", "CHECKS", "O_INIT"]
 BACKENDS = ("auto", "torch", "triton")
 
 
-def _interpreting() -> bool:
-    # Triton's own switch for its CPU interpreter (how the tests run the kernels without a GPU).
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
 def _resolve_backend(backend: str, k: torch.Tensor, is_f64: bool) -> bool:
-    """True when the Triton kernels run this call (the rules of ``lif_multistep``'s backend)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "torch":
-        return False
-    if backend == "auto":
-        return k.is_cuda and not is_f64
-    if is_f64:
-        raise ValueError("backend='triton' supports float16, bfloat16 and float32 inputs; use backend='torch' for "
-                         "float64")
-    if not k.is_cuda and not _interpreting():
-        raise ValueError(f"backend='triton' needs CUDA tensors (k is on {k.device}); set TRITON_INTERPRET=1 to run "
-                         "the kernels on CPU through Triton's interpreter, or use backend='torch'")
-    from .launch import kernels
-
-    kernels()
-    return True
+    """True when the Triton kernels run this call (the rules of every op's ``backend``, ``snnkit.ops._dispatch``)."""
+    return use_triton(backend, k, op="wkv", choices=BACKENDS, name="k", float64=is_f64)
 
 
 def wkv(

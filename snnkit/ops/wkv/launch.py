@@ -12,6 +12,8 @@ from typing import Optional
 
 import torch
 
+from .._dispatch import load_kernels
+
 __all__ = ["triton_forward", "triton_backward", "kernels", "BLOCK_C", "NUM_WARPS"]
 
 BLOCK_C = 32
@@ -20,11 +22,7 @@ NUM_WARPS = 1
 
 def kernels():
     """``snnkit.kernels.wkv``, imported on first use so that ``import snnkit`` never imports triton."""
-    try:
-        from ...kernels import wkv as wkv_kernels
-    except ImportError as e:  # pragma: no cover - triton is a dependency on Linux
-        raise RuntimeError(f"backend='triton' needs the triton package ({e}); use backend='torch'") from e
-    return wkv_kernels
+    return load_kernels("wkv")
 
 
 def triton_forward(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
