@@ -30,6 +30,39 @@ FP32_MAX = tl.constexpr(3.4028234663852886e38)
 
 
 @triton.jit
+def _initial_state(s0_ptr, lane, mask, BC, HAS_STATE: tl.constexpr, BLOCK_C: tl.constexpr):
+    """The state ``(p, q, o)`` a scan starts from, in float32: read from ``s0 [3, B, C]`` (``HAS_STATE``), or at rest
+    (``p = q = 0``, ``o = O_INIT``)."""
+    if HAS_STATE:
+        p = tl.load(s0_ptr + lane, mask=mask, other=0.0).to(tl.float32)
+        q = tl.load(s0_ptr + BC + lane, mask=mask, other=0.0).to(tl.float32)
+        o = tl.load(s0_ptr + 2 * BC + lane, mask=mask, other=0.0).to(tl.float32)
+    else:
+        p = tl.zeros([BLOCK_C], dtype=tl.float32)
+        q = tl.zeros([BLOCK_C], dtype=tl.float32)
+        o = tl.zeros([BLOCK_C], dtype=tl.float32) + O_INIT
+    return p, q, o
+
+
+@triton.jit
+def _advance(p, q, o, w, kt, vt):
+    """One token of the stable state recurrence: the state after ``(kt, vt)`` from the state before it."""
+    wo = w + o
+    n = tl.maximum(wo, kt)
+    a = tl.exp(wo - n)
+    b = tl.exp(kt - n)
+    return a * p + b * vt, a * q + b, n
+
+
+@triton.jit
+def _store_state(ptrs, p, q, o, mask, BC):
+    """Writes ``(p, q, o)`` to the three planes, ``BC`` elements apart, that start at ``ptrs``."""
+    tl.store(ptrs, p, mask=mask)
+    tl.store(ptrs + BC, q, mask=mask)
+    tl.store(ptrs + 2 * BC, o, mask=mask)
+
+
+@triton.jit
 def wkv_forward_kernel(
     w_ptr, u_ptr, k_ptr, v_ptr, y_ptr, s0_ptr, s_out_ptr, states_ptr, bad_ptr,
     T, BC, C,
@@ -41,14 +74,7 @@ def wkv_forward_kernel(
     lane = pid_b.to(tl.int64) * C + offs_c
     w = tl.load(w_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
     u = tl.load(u_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
-    if HAS_STATE:
-        p = tl.load(s0_ptr + lane, mask=mask, other=0.0).to(tl.float32)
-        q = tl.load(s0_ptr + BC + lane, mask=mask, other=0.0).to(tl.float32)
-        o = tl.load(s0_ptr + 2 * BC + lane, mask=mask, other=0.0).to(tl.float32)
-    else:
-        p = tl.zeros([BLOCK_C], dtype=tl.float32)
-        q = tl.zeros([BLOCK_C], dtype=tl.float32)
-        o = tl.zeros([BLOCK_C], dtype=tl.float32) + O_INIT
+    p, q, o = _initial_state(s0_ptr, lane, mask, BC, HAS_STATE, BLOCK_C)
     k_ptrs = k_ptr + lane
     v_ptrs = v_ptr + lane
     y_ptrs = y_ptr + lane
@@ -64,9 +90,7 @@ def wkv_forward_kernel(
         k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
         v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
         if SAVE:
-            tl.store(sc_ptrs, p, mask=mask)
-            tl.store(sc_ptrs + BC, q, mask=mask)
-            tl.store(sc_ptrs + 2 * BC, o, mask=mask)
+            _store_state(sc_ptrs, p, q, o, mask, BC)
             sc_ptrs += 3 * BC
         if CHECK:  # NaN fails every comparison, inf exceeds the max
             bad = bad | (~(tl.abs(kt) <= FP32_MAX)).to(tl.int32) | ((~(tl.abs(vt) <= FP32_MAX)).to(tl.int32) * 2)
@@ -75,23 +99,13 @@ def wkv_forward_kernel(
         a = tl.exp(o - m)
         b = tl.exp(uk - m)
         tl.store(y_ptrs, ((a * p + b * vt) / (a * q + b)).to(y_ptr.dtype.element_ty), mask=mask)
-        wo = w + o
-        n = tl.maximum(wo, kt)
-        a = tl.exp(wo - n)
-        b = tl.exp(kt - n)
-        p = a * p + b * vt
-        q = a * q + b
-        o = n
+        p, q, o = _advance(p, q, o, w, kt, vt)
         y_ptrs += BC
         kt = k_next
         vt = v_next
-    tl.store(s_out_ptr + lane, p, mask=mask)
-    tl.store(s_out_ptr + BC + lane, q, mask=mask)
-    tl.store(s_out_ptr + 2 * BC + lane, o, mask=mask)
+    _store_state(s_out_ptr + lane, p, q, o, mask, BC)
     if SAVE:  # slot T: the final state, where the backward's reverse scan starts
-        tl.store(sc_ptrs, p, mask=mask)
-        tl.store(sc_ptrs + BC, q, mask=mask)
-        tl.store(sc_ptrs + 2 * BC, o, mask=mask)
+        _store_state(sc_ptrs, p, q, o, mask, BC)
     if CHECK:
         tl.store(bad_ptr + pid_b * tl.num_programs(1) + tl.program_id(1), tl.max(bad, axis=0))
 
@@ -110,14 +124,7 @@ def wkv_backward_kernel(
     lane = pid_b.to(tl.int64) * C + offs_c
     w = tl.load(w_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
     u = tl.load(u_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
-    if HAS_STATE:
-        p = tl.load(s0_ptr + lane, mask=mask, other=0.0).to(tl.float32)
-        q = tl.load(s0_ptr + BC + lane, mask=mask, other=0.0).to(tl.float32)
-        o = tl.load(s0_ptr + 2 * BC + lane, mask=mask, other=0.0).to(tl.float32)
-    else:
-        p = tl.zeros([BLOCK_C], dtype=tl.float32)
-        q = tl.zeros([BLOCK_C], dtype=tl.float32)
-        o = tl.zeros([BLOCK_C], dtype=tl.float32) + O_INIT
+    p, q, o = _initial_state(s0_ptr, lane, mask, BC, HAS_STATE, BLOCK_C)
     o_first = o
 
     if RECOMPUTE:
@@ -133,17 +140,9 @@ def wkv_backward_kernel(
             more = mask & (offs_c * 0 + t + 1 < T)
             k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
             v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
-            tl.store(sc_ptrs, p, mask=mask)
-            tl.store(sc_ptrs + BC, q, mask=mask)
-            tl.store(sc_ptrs + 2 * BC, o, mask=mask)
+            _store_state(sc_ptrs, p, q, o, mask, BC)
             sc_ptrs += 3 * BC
-            wo = w + o
-            n = tl.maximum(wo, kt)
-            a = tl.exp(wo - n)
-            b = tl.exp(kt - n)
-            p = a * p + b * vt
-            q = a * q + b
-            o = n
+            p, q, o = _advance(p, q, o, w, kt, vt)
             kt = k_next
             vt = v_next
         r = o
