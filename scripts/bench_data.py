@@ -25,7 +25,6 @@ Prints a table and writes JSON with the machine name, CPU, versions and every me
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -42,7 +41,7 @@ import torch
 
 import snnkit
 from snnkit import data
-from snnkit.atomic import atomic_write_text
+from snnkit.benchmark import cpu_model, write_json
 
 
 def write_synthetic_shd(path: Path, n_samples: int, mean_spikes: int, seed: int) -> None:
@@ -105,16 +104,6 @@ def rate_gather(dataset: data.SHD, batch_size: int, epochs: int) -> float:
     return seen / (time.perf_counter() - start)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, help="data root with SHD/shd_<split>.h5 (default: synthetic files)")
@@ -175,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "snnkit.data SHD loading rate",
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": platform.node(),
-            "cpu": cpu_name(),
+            "cpu": cpu_model(),
             "cpu_count": os.cpu_count(),
             "python": sys.version.split()[0],
             "versions": {
@@ -194,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "rows": rows,
         }
-        atomic_write_text(args.out, json.dumps(result, indent=2))
+        write_json(args.out, result)
         print(f"wrote {args.out}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

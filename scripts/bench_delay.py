@@ -25,47 +25,16 @@ Prints a table and writes JSON with the device name, versions and every measurem
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-import snnkit
-from snnkit.atomic import atomic_write_text
+from snnkit.benchmark import cpu_peak_bytes, cuda_peak_bytes, device_name, environment, time_interleaved, write_json
 from snnkit.layers import DelayedLinear
 from snnkit.ops.delayed_linear import delayed_linear_naive
 
 CONFIGS = {"shd": (140, 256, 25), "ssc": (512, 512, 31)}
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_peak_bytes(step) -> int:
-    """Peak of the bytes torch allocated on the CPU while ``step()`` ran, above the level at its start: the running
-    sum of the profiler's allocation (``self_cpu_memory_usage`` of each op) and free (``[memory]``) events."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.cpu_memory_usage if event.name == "[memory]" else event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
 
 
 def make_dcls(c_in: int, c_out: int, D: int, layer: DelayedLinear, device: torch.device):
@@ -82,36 +51,18 @@ def dcls_forward(m, x: torch.Tensor, D: int) -> torch.Tensor:
     return m(F.pad(x.permute(1, 2, 0), (D - 1, 0))).permute(2, 0, 1)
 
 
-def _timed(step, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
-
-
 def _peak(step, device: torch.device) -> int:
-    if device.type != "cuda":
-        return cpu_peak_bytes(step)
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    step()
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - base
+    peak = cuda_peak_bytes(step, device)
+    return cpu_peak_bytes(step) if peak is None else peak
 
 
 def measure_pair(ours, theirs, device: torch.device, repeats: int):
     """For both steps: the best (smallest) seconds over ``repeats`` runs after one warm-up, the runs of the two
     alternating so that both see the same load on a shared machine; then the peak memory and the output."""
     out_ours, out_theirs = ours(), theirs()  # warm-up: kernel compilation, allocator
-    t_ours, t_theirs = [], []
-    for _ in range(repeats):
-        t_ours.append(_timed(ours, device))
-        t_theirs.append(_timed(theirs, device))
-    return (min(t_ours), _peak(ours, device), out_ours), (min(t_theirs), _peak(theirs, device), out_theirs)
+    ms = time_interleaved({"ours": ours, "theirs": theirs}, device, repeats, warmup=0, statistic=min)
+    return ((ms["ours"] / 1e3, _peak(ours, device), out_ours),
+            (ms["theirs"] / 1e3, _peak(theirs, device), out_theirs))
 
 
 def run_config(name: str, B: int, T: int, device: torch.device, repeats: int, seed: int) -> list[dict]:
@@ -198,12 +149,11 @@ def main(argv=None) -> None:
     for name in args.configs:
         rows += run_config(name, args.batch, args.time, device, args.repeats, args.seed)
     result = {
-        "device": device_name(device), "device_type": device.type, "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "snnkit": getattr(snnkit, "__version__", "?"),
+        **environment(device), "device_type": device.type, "threads": torch.get_num_threads(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "batch": args.batch, "time": args.time,
         "repeats": args.repeats, "rows": rows,
     }
-    atomic_write_text(Path(args.out), json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

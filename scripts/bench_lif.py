@@ -23,54 +23,19 @@ name, torch/triton/spikingjelly versions and every measurement.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 
 import torch
 
 import snnkit
 from snnkit import surrogate
+from snnkit.benchmark import cuda_peak_bytes, environment, median_ms, package_version, time_interleaved, write_json
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _time(fn, device: str, repeats: int) -> float:
-    fn()  # warm-up: kernel compilation, allocator
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
-def _time_interleaved(fns: dict, device: str, repeats: int) -> dict:
-    """Median ms of each callable, timed round-robin (one call of each per round) after one warm-up call each."""
-    times = {name: [] for name in fns}
-    for fn in fns.values():
-        fn()
-    _sync(device)
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
 
 
 def _saved_bytes(fn) -> int:
@@ -87,14 +52,8 @@ def _saved_bytes(fn) -> int:
 
 
 def _peak_mib(fn, device: str) -> float | None:
-    if device != "cuda":
-        return None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    fn()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - base) / 2**20
+    peak = cuda_peak_bytes(fn, device)
+    return None if peak is None else peak / 2**20
 
 
 def _peak_bandwidth_gbs(device: str) -> float | None:
@@ -113,10 +72,10 @@ def _copy_bandwidth_gbs(device: str) -> float | None:
     existing buffer (a fresh one would also measure page faults), bytes read plus bytes written."""
     a = torch.ones(2**28, dtype=torch.uint8, device=device)
     if device == "cuda":
-        ms = _time(lambda: a.clone(), device, 10)
+        ms = median_ms(lambda: a.clone(), device, 10)
     else:
         b = torch.zeros_like(a)
-        ms = _time(lambda: b.copy_(a), device, 10)
+        ms = median_ms(lambda: b.copy_(a), device, 10)
     return 2 * a.numel() / (ms * 1e-3) / 1e9
 
 
@@ -223,7 +182,7 @@ def run(args) -> dict:
                     except Exception as e:
                         row[f"{name}_error"] = f"{type(e).__name__}: {e}"[:200]
                 for kind, i in (("fwd", 0), ("fwdbwd", 1)):
-                    for name, ms in _time_interleaved({n: f[i] for n, f in runnable.items()}, device,
+                    for name, ms in time_interleaved({n: f[i] for n, f in runnable.items()}, device,
                                                       args.repeats).items():
                         row[f"{name}_{kind}_ms"] = ms
                 for storage in ("exact", "compact", "fused"):
@@ -249,12 +208,8 @@ def run(args) -> dict:
     return {
         "benchmark": "lif_multistep vs spikingjelly LIFNode",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(0) if device == "cuda" else f"CPU: {platform.processor() or platform.machine()}"
-        f" ({torch.get_num_threads()} threads)",
-        "torch": torch.__version__,
-        "triton": _version("triton"),
-        "spikingjelly": _version("spikingjelly"),
-        "snnkit": snnkit.__version__,
+        **environment(device),
+        "spikingjelly": package_version("spikingjelly"),
         "peak_bandwidth_gbs": peak_bw,
         "copy_bandwidth_gbs": copy_bw,
         "fused_first_call_s": first_call or None,
@@ -262,15 +217,6 @@ def run(args) -> dict:
         "surrogate": "Sigmoid(alpha=4)",
         "results": results,
     }
-
-
-def _version(pkg: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(pkg)
-    except Exception:
-        return None
 
 
 _HEADER_PRINTED = False
@@ -326,8 +272,7 @@ def main(argv=None) -> int:
     if any(t < 1 for t in args.T) or any(not 0 <= n <= 26 for n in args.N):
         p.error("--T must be >= 1 and --N (log2) in [0, 26]")
     report = run(args)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.out, report)
     print(f"\n{report['device']}; torch {report['torch']}, triton {report['triton']}, spikingjelly "
           f"{report['spikingjelly']}; wrote {args.out}")
     return 0

@@ -14,27 +14,13 @@ Prints a table and writes JSON with the device name, torch version, threads and 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from datetime import date
-from pathlib import Path
 
 import torch
 
+from snnkit.benchmark import device_name, sync, write_json
 from snnkit.models import LiquidStateMachine, normalise_rates
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:  # the marketing name of the CPU, where Linux tells it
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU ({model}, {torch.get_num_threads()} thread(s) used)"
 
 
 def inputs(n: int, time_steps: int, device: torch.device, seed: int) -> torch.Tensor:
@@ -47,11 +33,6 @@ def inputs(n: int, time_steps: int, device: torch.device, seed: int) -> torch.Te
         images = torch.rand(n, 64, generator=g) * 16
     rates = normalise_rates(images)
     return LiquidStateMachine.encode(rates, time_steps, generator=g).to(device)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def bench(lsm: LiquidStateMachine, x: torch.Tensor, batch: int, samples: int, device: torch.device) -> dict:
@@ -94,10 +75,8 @@ def main(argv=None) -> int:
         base = next(q for q in rows if q["model"] == r["model"] and q["batch"] == min(args.batches))
         r["speedup_over_batch1"] = r["samples_per_s"] / base["samples_per_s"]
         print(f"| {r['model']} | {r['batch']} | {r['samples_per_s']:.2f} | {r['speedup_over_batch1']:.2f}x |")
-    out = {"device": device_name(device), "date": str(date.today()), "torch": torch.__version__,
-           "time_steps": args.time_steps, "threads": args.threads, "results": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    out = write_json(args.out, {"device": device_name(device), "date": str(date.today()), "torch": torch.__version__,
+                                "time_steps": args.time_steps, "threads": args.threads, "results": rows}, indent=1)
     print(f"wrote {args.out} ({out['device']})")
     return 0
 

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 
 METHODS = (("bptt", {}), ("sltt", {}), ("sltt-k", {"k": 2}))
@@ -40,6 +38,7 @@ def run_one(method: str, args: dict, T: int, batch: int, size: int, iters: int, 
     import torch
 
     from snnkit import models
+    from snnkit.benchmark import elapsed_s
     from snnkit.training import METHODS as REGISTRY
     from snnkit.training import StepContext, rate_cross_entropy
 
@@ -57,13 +56,7 @@ def run_one(method: str, args: dict, T: int, batch: int, size: int, iters: int, 
         torch.cuda.reset_peak_memory_stats()
     else:
         base = _rss_mib()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        step.train_step(model, x, y, ctx)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+    times = [elapsed_s(lambda: step.train_step(model, x, y, ctx), device) for _ in range(iters)]
     if device == "cuda":
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
@@ -110,14 +103,14 @@ def main(argv=None) -> int:
         print(f"{T:>4} | {b['peak_mib']:9.1f} {s['peak_mib']:9.1f} {k['peak_mib']:10.1f} | {b['ms_per_iter']:8.1f} "
               f"{s['ms_per_iter']:8.1f} {k['ms_per_iter']:9.1f} | {s['peak_mib'] / max(b['peak_mib'], 1e-9):13.2f} "
               f"{s['ms_per_iter'] / b['ms_per_iter']:14.2f}")
-    name = torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or platform.machine())
+    from snnkit.benchmark import device_name, write_json
+
     result = {
         "benchmark": "bench_sltt", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": device, "device_name": name, "torch": torch.__version__,
+        "device": device, "device_name": device_name(device), "torch": torch.__version__,
         "model": "SpikingVGG default cfg", "batch": a.batch, "size": a.size, "iters": a.iters, "rows": rows,
     }
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(a.out, result, indent=1)
     print(f"\nwrote {a.out}")
     return 0
 

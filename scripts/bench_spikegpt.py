@@ -15,41 +15,13 @@ Prints a table and writes JSON with the device name.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import statistics
-import time
 from datetime import datetime, timezone
 
 import torch
 
-import snnkit
+from snnkit.benchmark import device_name, environment, median_ms, write_json
 from snnkit.models import SpikeGPT
 from snnkit.training.lm import PAPER_BETAS, lm_cross_entropy
-
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name(0)
-    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)"
-
-
-def _median_seconds(fn, device: str, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bench_training(model: SpikeGPT, batch: int, device: str, amp: bool, warmup: int, repeats: int) -> float:
@@ -68,7 +40,7 @@ def bench_training(model: SpikeGPT, batch: int, device: str, amp: bool, warmup: 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    return batch * model.ctx_len / _median_seconds(step, device, warmup, repeats)
+    return batch * model.ctx_len / (median_ms(step, device, repeats, warmup) / 1e3)
 
 
 @torch.no_grad()
@@ -85,7 +57,7 @@ def bench_generation(model: SpikeGPT, batch: int, tokens: int, device: str, amp:
                 logits, state = model.step(t, state)
                 t = logits.argmax(-1)
 
-    return batch * tokens / _median_seconds(run, device, 1, repeats)
+    return batch * tokens / (median_ms(run, device, repeats) / 1e3)
 
 
 def main(argv=None) -> int:
@@ -119,16 +91,14 @@ def main(argv=None) -> int:
     gen_tps = bench_generation(model, a.gen_batch, a.gen_tokens, a.device, a.amp, repeats)
     amp = a.amp and a.device == "cuda"
     print(f"SpikeGPT {a.n_layer} x {a.n_embd}, ctx {a.ctx_len}, vocab {a.vocab_size} ({params / 1e6:.2f}M parameters) "
-          f"on {_device_name(a.device)}{', bf16 autocast' if amp else ', float32'}")
+          f"on {device_name(a.device)}{', bf16 autocast' if amp else ', float32'}")
     print(f"{'':28s}{'tokens/s':>12s}")
     print(f"{'training (B=' + str(a.batch_size) + ')':28s}{train_tps:12.0f}")
     print(f"{'generation (RNN, B=' + str(a.gen_batch) + ')':28s}{gen_tps:12.1f}")
     result = {
         "benchmark": "spikegpt",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": _device_name(a.device),
-        "torch": torch.__version__,
-        "snnkit": getattr(snnkit, "__version__", None),
+        **environment(a.device),
         "model": model.config(),
         "parameters": params,
         "amp_bf16": amp,
@@ -139,8 +109,7 @@ def main(argv=None) -> int:
         "train_tokens_per_s": train_tps,
         "generate_tokens_per_s": gen_tps,
     }
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(a.out, result, indent=1)
     print(f"wrote {a.out}")
     return 0
 

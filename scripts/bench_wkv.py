@@ -26,51 +26,21 @@ Prints a table (times in ms, and ``loop`` time / each implementation's time) and
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
-import statistics
-import time
 from datetime import datetime, timezone
 
 import torch
 
-import snnkit
+from snnkit.benchmark import cuda_peak_bytes, environment, time_interleaved, write_json
 from snnkit.ops import wkv
 from snnkit.ops.wkv import wkv_naive
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _time_interleaved(fns: dict, device: str, repeats: int) -> dict:
-    """Median ms of each callable, timed round-robin (one call of each per round) after one warm-up call each."""
-    times = {name: [] for name in fns}
-    for fn in fns.values():
-        fn()
-    _sync(device)
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
-
-
 def _peak_mib(fn, device: str) -> float | None:
-    if device != "cuda":
-        return None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    fn()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - base) / 2**20
+    peak = cuda_peak_bytes(fn, device)
+    return None if peak is None else peak / 2**20
 
 
 def _fla():
@@ -131,12 +101,6 @@ def _cases(T, B, C, dtype, device, with_loop: bool, fla_fn):
     return cases
 
 
-def _device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name(0)
-    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)"
-
-
 def main(argv=None) -> int:
     cuda = torch.cuda.is_available()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -162,8 +126,8 @@ def main(argv=None) -> int:
         for T in a.T:
             with_loop = a.loop_max_T is None or T <= a.loop_max_T
             cases = _cases(T, a.B, a.C, DTYPES[dtype_name], a.device, with_loop, fla_fn)
-            fwd = _time_interleaved({n: c[0] for n, c in cases.items()}, a.device, repeats)
-            both = _time_interleaved({n: c[1] for n, c in cases.items()}, a.device, repeats)
+            fwd = time_interleaved({n: c[0] for n, c in cases.items()}, a.device, repeats)
+            both = time_interleaved({n: c[1] for n, c in cases.items()}, a.device, repeats)
             row = {"T": T, "B": a.B, "C": a.C, "dtype": dtype_name, "forward_ms": fwd, "forward_backward_ms": both,
                    "peak_mib": {n: _peak_mib(c[1], a.device) for n, c in cases.items()} if a.device == "cuda"
                    else None}
@@ -178,21 +142,12 @@ def main(argv=None) -> int:
     result = {
         "benchmark": "wkv",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": _device_name(a.device),
-        "torch": torch.__version__,
-        "snnkit": getattr(snnkit, "__version__", None),
+        **environment(a.device),
         "fla": None if fla_fn is None else "fla.ops.rwkv4.fused_recurrent_rwkv4",
         "repeats": repeats,
         "rows": rows,
     }
-    try:
-        import triton
-
-        result["triton"] = triton.__version__
-    except ImportError:
-        result["triton"] = None
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(a.out, result, indent=1)
     print(f"wrote {a.out}")
     return 0
 
