@@ -23,51 +23,59 @@ import triton.language as tl
 
 
 @triton.jit
+def _gather_step(src_ptr, c_ptr, s_ptr, out_ptr, T, B, C_in, C_out, W,
+                 BLOCK_L: tl.constexpr, BLOCK_B: tl.constexpr, FORWARD: tl.constexpr):
+    """The body of the forward (``FORWARD``) and input-gradient kernels, which differ only in direction: one time step
+    t (program axis 0), BLOCK_L lanes (axis 1: outputs j forward, inputs i backward) and BLOCK_B batch items (axis 2)
+    per program. Each lane sums over the other side's channels ``ch`` and the W taps m of synapse ``(j, i)``, reading
+    the channel-major ``src [C, T, B]`` at ``t - s - m`` forward (x; before 0 is the causal zero padding) or at
+    ``t + s + m`` backward (dy; from T on the contribution was dropped), and writes step t of the time-first
+    ``out [T, B, C_lanes]``."""
+    t = tl.program_id(0)
+    lane = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
+    b = tl.program_id(2) * BLOCK_B + tl.arange(0, BLOCK_B)
+    if FORWARD:
+        n_lanes = C_out
+        n_ch = C_in
+    else:
+        n_lanes = C_in
+        n_ch = C_out
+    lane_ok = lane < n_lanes
+    b_ok = b < B
+    acc = tl.zeros([BLOCK_L, BLOCK_B], dtype=tl.float32)
+    for ch in range(0, n_ch):
+        if FORWARD:
+            syn = lane * C_in + ch
+        else:
+            syn = ch * C_in + lane
+        s = tl.load(s_ptr + syn, mask=lane_ok, other=0)
+        for m in range(0, W):
+            if FORWARD:
+                step = t - s - m  # < T always
+                ok = lane_ok & (step >= 0)
+            else:
+                step = t + s + m  # >= 0 always
+                ok = lane_ok & (step < T)
+            coef = tl.load(c_ptr + syn * W + m, mask=lane_ok, other=0.0)
+            row = (ch * T + step).to(tl.int64) * B
+            v = tl.load(src_ptr + row[:, None] + b[None, :], mask=ok[:, None] & b_ok[None, :], other=0.0)
+            acc += coef[:, None] * v.to(tl.float32)
+    out = (t * B + b[None, :]).to(tl.int64) * n_lanes + lane[:, None]
+    tl.store(out_ptr + out, acc.to(out_ptr.dtype.element_ty), mask=lane_ok[:, None] & b_ok[None, :])
+
+
+@triton.jit
 def tap_conv_forward_kernel(x_ptr, c_ptr, s_ptr, y_ptr, T, B, C_in, C_out, W,
                             BLOCK_J: tl.constexpr, BLOCK_B: tl.constexpr):
     """One time step t, BLOCK_J outputs and BLOCK_B batch items per program; writes ``y [T, B, C_out]``."""
-    t = tl.program_id(0)
-    j = tl.program_id(1) * BLOCK_J + tl.arange(0, BLOCK_J)
-    b = tl.program_id(2) * BLOCK_B + tl.arange(0, BLOCK_B)
-    j_ok = j < C_out
-    b_ok = b < B
-    acc = tl.zeros([BLOCK_J, BLOCK_B], dtype=tl.float32)
-    for i in range(0, C_in):
-        syn = j * C_in + i
-        s = tl.load(s_ptr + syn, mask=j_ok, other=0)
-        for m in range(0, W):
-            src = t - s - m  # < T always; before 0 is the causal zero padding
-            ok = j_ok & (src >= 0)
-            coef = tl.load(c_ptr + syn * W + m, mask=j_ok, other=0.0)
-            row = (i * T + src).to(tl.int64) * B
-            xv = tl.load(x_ptr + row[:, None] + b[None, :], mask=ok[:, None] & b_ok[None, :], other=0.0)
-            acc += coef[:, None] * xv.to(tl.float32)
-    out = (t * B + b[None, :]).to(tl.int64) * C_out + j[:, None]
-    tl.store(y_ptr + out, acc.to(y_ptr.dtype.element_ty), mask=j_ok[:, None] & b_ok[None, :])
+    _gather_step(x_ptr, c_ptr, s_ptr, y_ptr, T, B, C_in, C_out, W, BLOCK_J, BLOCK_B, True)
 
 
 @triton.jit
 def tap_conv_grad_x_kernel(dy_ptr, c_ptr, s_ptr, dx_ptr, T, B, C_in, C_out, W,
                            BLOCK_I: tl.constexpr, BLOCK_B: tl.constexpr):
     """One time step t, BLOCK_I inputs and BLOCK_B batch items per program; writes ``dx [T, B, C_in]``."""
-    t = tl.program_id(0)
-    i = tl.program_id(1) * BLOCK_I + tl.arange(0, BLOCK_I)
-    b = tl.program_id(2) * BLOCK_B + tl.arange(0, BLOCK_B)
-    i_ok = i < C_in
-    b_ok = b < B
-    acc = tl.zeros([BLOCK_I, BLOCK_B], dtype=tl.float32)
-    for j in range(0, C_out):
-        syn = j * C_in + i
-        s = tl.load(s_ptr + syn, mask=i_ok, other=0)
-        for m in range(0, W):
-            dst = t + s + m  # the step where this input's contribution arrives; from T on it was dropped
-            ok = i_ok & (dst < T)
-            coef = tl.load(c_ptr + syn * W + m, mask=i_ok, other=0.0)
-            row = (j * T + dst).to(tl.int64) * B
-            g = tl.load(dy_ptr + row[:, None] + b[None, :], mask=ok[:, None] & b_ok[None, :], other=0.0)
-            acc += coef[:, None] * g.to(tl.float32)
-    out = (t * B + b[None, :]).to(tl.int64) * C_in + i[:, None]
-    tl.store(dx_ptr + out, acc.to(dx_ptr.dtype.element_ty), mask=i_ok[:, None] & b_ok[None, :])
+    _gather_step(dy_ptr, c_ptr, s_ptr, dx_ptr, T, B, C_in, C_out, W, BLOCK_I, BLOCK_B, False)
 
 
 @triton.jit
