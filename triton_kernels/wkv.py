@@ -30,6 +30,23 @@ FP32_MAX = tl.constexpr(3.4028234663852886e38)
 
 
 @triton.jit
+def _lanes(C, BLOCK_C: tl.constexpr):
+    """This program's channels ``offs_c``, their mask and their int64 offsets ``lane`` into one ``[B, C]`` plane."""
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = offs_c < C
+    lane = tl.program_id(0).to(tl.int64) * C + offs_c
+    return offs_c, mask, lane
+
+
+@triton.jit
+def _load_kv(k_ptrs, v_ptrs, mask):
+    """One token's ``k`` and ``v`` in float32 (0 where masked off)."""
+    kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
+    vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
+    return kt, vt
+
+
+@triton.jit
 def _initial_state(s0_ptr, lane, mask, BC, HAS_STATE: tl.constexpr, BLOCK_C: tl.constexpr):
     """The state ``(p, q, o)`` a scan starts from, in float32: read from ``s0 [3, B, C]`` (``HAS_STATE``), or at rest
     (``p = q = 0``, ``o = O_INIT``)."""
@@ -68,10 +85,7 @@ def wkv_forward_kernel(
     T, BC, C,
     HAS_STATE: tl.constexpr, SAVE: tl.constexpr, CHECK: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
-    pid_b = tl.program_id(0)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask = offs_c < C
-    lane = pid_b.to(tl.int64) * C + offs_c
+    offs_c, mask, lane = _lanes(C, BLOCK_C)
     w = tl.load(w_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
     u = tl.load(u_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
     p, q, o = _initial_state(s0_ptr, lane, mask, BC, HAS_STATE, BLOCK_C)
@@ -81,14 +95,12 @@ def wkv_forward_kernel(
     sc_ptrs = states_ptr + lane
     # Non-finite k (bit 0) or v (bit 1) are flagged here, in registers, instead of by separate passes over memory.
     bad = tl.zeros([BLOCK_C], dtype=tl.int32)
-    kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
-    vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
+    kt, vt = _load_kv(k_ptrs, v_ptrs, mask)
     for t in range(T):
         k_ptrs += BC
         v_ptrs += BC
         more = mask & (offs_c * 0 + t + 1 < T)
-        k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
-        v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
+        k_next, v_next = _load_kv(k_ptrs, v_ptrs, more)
         if SAVE:
             _store_state(sc_ptrs, p, q, o, mask, BC)
             sc_ptrs += 3 * BC
@@ -107,7 +119,7 @@ def wkv_forward_kernel(
     if SAVE:  # slot T: the final state, where the backward's reverse scan starts
         _store_state(sc_ptrs, p, q, o, mask, BC)
     if CHECK:
-        tl.store(bad_ptr + pid_b * tl.num_programs(1) + tl.program_id(1), tl.max(bad, axis=0))
+        tl.store(bad_ptr + tl.program_id(0) * tl.num_programs(1) + tl.program_id(1), tl.max(bad, axis=0))
 
 
 @triton.jit
@@ -118,10 +130,7 @@ def wkv_backward_kernel(
     HAS_STATE: tl.constexpr, HAS_GY: tl.constexpr, HAS_GS: tl.constexpr, RECOMPUTE: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
-    pid_b = tl.program_id(0)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask = offs_c < C
-    lane = pid_b.to(tl.int64) * C + offs_c
+    offs_c, mask, lane = _lanes(C, BLOCK_C)
     w = tl.load(w_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
     u = tl.load(u_ptr + offs_c, mask=mask, other=0.0).to(tl.float32)
     p, q, o = _initial_state(s0_ptr, lane, mask, BC, HAS_STATE, BLOCK_C)
@@ -132,14 +141,12 @@ def wkv_backward_kernel(
         k_ptrs = k_ptr + lane
         v_ptrs = v_ptr + lane
         sc_ptrs = states_ptr + lane
-        kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
-        vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
+        kt, vt = _load_kv(k_ptrs, v_ptrs, mask)
         for t in range(T):
             k_ptrs += BC
             v_ptrs += BC
             more = mask & (offs_c * 0 + t + 1 < T)
-            k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
-            v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
+            k_next, v_next = _load_kv(k_ptrs, v_ptrs, more)
             _store_state(sc_ptrs, p, q, o, mask, BC)
             sc_ptrs += 3 * BC
             p, q, o = _advance(p, q, o, w, kt, vt)
@@ -167,8 +174,7 @@ def wkv_backward_kernel(
     gk_ptrs = gk_ptr + lane + END + BC
     gv_ptrs = gv_ptr + lane + END + BC
     sc_ptrs = states_ptr + lane + STATES_END
-    kt = tl.load(k_ptrs, mask=mask, other=0.0).to(tl.float32)
-    vt = tl.load(v_ptrs, mask=mask, other=0.0).to(tl.float32)
+    kt, vt = _load_kv(k_ptrs, v_ptrs, mask)
     pt = tl.load(sc_ptrs, mask=mask, other=0.0)
     qt = tl.load(sc_ptrs + BC, mask=mask, other=0.0)
     ot = tl.load(sc_ptrs + 2 * BC, mask=mask, other=0.0)
@@ -183,8 +189,7 @@ def wkv_backward_kernel(
         k_ptrs -= BC
         v_ptrs -= BC
         sc_ptrs -= 3 * BC
-        k_next = tl.load(k_ptrs, mask=more, other=0.0).to(tl.float32)
-        v_next = tl.load(v_ptrs, mask=more, other=0.0).to(tl.float32)
+        k_next, v_next = _load_kv(k_ptrs, v_ptrs, more)
         p_next = tl.load(sc_ptrs, mask=more, other=0.0)
         q_next = tl.load(sc_ptrs + BC, mask=more, other=0.0)
         o_next = tl.load(sc_ptrs + 2 * BC, mask=more, other=0.0)
