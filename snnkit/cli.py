@@ -179,37 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snnkit", description="snnkit: spiking neural networks for PyTorch")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    train = sub.add_parser(
-        "train",
-        help="train a model (or --resume a run)",
-        description="Train a spiking network. Defaults: spiking MLP on the bundled spoken digits, CPU-friendly.",
-    )
-    _add_train_args(train)
-    # The sub-parser travels with the parsed args so that errors found after parsing are reported in its usage.
-    train.set_defaults(_parser=train)
-    attack = sub.add_parser(
-        "attack",
-        help="attack a trained run (FGSM, PGD, PDSG, SDA) and save a robustness table",
-        description="Attack the checkpoint of a `snnkit train` run on its test split; prints the table and saves "
-        "robustness.json, robustness.md and robustness.png (under RUN/attacks unless --out is given).",
-    )
-    _add_attack_args(attack)
-    attack.set_defaults(_parser=attack)
-    train_lm = sub.add_parser(
-        "train-lm",
-        help="train a SpikeGPT language model (or --resume a run)",
-        description="Train SpikeGPT (spiking RWKV) on a text file, byte-level by default; without --data on the "
-        "built-in corpus (Python's help topics, no download). Defaults take a few minutes on a CPU.",
-    )
-    _add_train_lm_args(train_lm)
-    train_lm.set_defaults(_parser=train_lm)
-    gen = sub.add_parser(
-        "generate",
-        help="sample text from a train-lm run",
-        description="Continue a prompt with the language model of a train-lm run (RNN mode, top-p sampling).",
-    )
-    _add_generate_args(gen)
-    gen.set_defaults(_parser=gen)
+    # (name, one-line help, description, the function adding the command's arguments)
+    commands = [
+        ("train", "train a model (or --resume a run)",
+         "Train a spiking network. Defaults: spiking MLP on the bundled spoken digits, CPU-friendly.",
+         _add_train_args),
+        ("attack", "attack a trained run (FGSM, PGD, PDSG, SDA) and save a robustness table",
+         "Attack the checkpoint of a `snnkit train` run on its test split; prints the table and saves "
+         "robustness.json, robustness.md and robustness.png (under RUN/attacks unless --out is given).",
+         _add_attack_args),
+        ("train-lm", "train a SpikeGPT language model (or --resume a run)",
+         "Train SpikeGPT (spiking RWKV) on a text file, byte-level by default; without --data on the "
+         "built-in corpus (Python's help topics, no download). Defaults take a few minutes on a CPU.",
+         _add_train_lm_args),
+        ("generate", "sample text from a train-lm run",
+         "Continue a prompt with the language model of a train-lm run (RNN mode, top-p sampling).",
+         _add_generate_args),
+    ]
+    for name, help_text, description, add_args in commands:
+        command = sub.add_parser(name, help=help_text, description=description)
+        add_args(command)
+        # The sub-parser travels with the parsed args so that errors found after parsing are reported in its usage.
+        command.set_defaults(_parser=command)
     return parser
 
 
