@@ -167,11 +167,40 @@ def _config(given: dict[str, Any], parser: argparse.ArgumentParser):
         parser.error(f"argument {_flag_of(e.field)}: {e.problem}")
 
 
+def _config_with_run_defaults(given: dict[str, Any], parser: argparse.ArgumentParser, note: bool = False):
+    """:func:`_config`, after filling in the model's registered settings for the dataset
+    (:func:`snnkit.models.run_defaults`: e.g. the delay SNN's 150 epochs of 256 on SHD) that the user did not type;
+    ``note``: say on stderr which ones were applied."""
+    from snnkit import models
+
+    cfg = _config(given, parser)
+    extra = models.run_defaults(cfg.resolved_model(), cfg.dataset)
+    applied: dict[str, Any] = {}
+    for name, value in extra.items():
+        if name == "model_kwargs":
+            missing = {k: v for k, v in value.items() if k not in cfg.model_kwargs}
+            if missing:
+                applied[name] = {**cfg.model_kwargs, **missing}
+        elif name not in given:
+            applied[name] = value
+    if not applied:
+        return cfg
+    if note:
+        said = ", ".join(
+            " ".join(f"--model-arg {k}={v}" for k, v in value.items() if k not in cfg.model_kwargs)
+            if name == "model_kwargs" else f"{_flag_of(name)} {value}"
+            for name, value in applied.items()
+        )
+        print(f"note: {cfg.resolved_model()} on {cfg.dataset}: {said} (the model's settings for this dataset; type a "
+              "flag to change one)", file=sys.stderr)
+    return _config({**given, **applied}, parser)
+
+
 def train_config(argv: Sequence[str], prog: str = "snnkit train"):
     """The :class:`~snnkit.training.TrainConfig` that ``snnkit train <argv>`` would run (argparse errors exit 2)."""
     parser = argparse.ArgumentParser(prog=prog)
     _add_train_args(parser)
-    return _config(_given(parser.parse_args(argv)), parser)
+    return _config_with_run_defaults(_given(parser.parse_args(argv)), parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -432,7 +461,7 @@ def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             overrides = {k: given[k] for k in RESUME_OVERRIDABLE if k in given}
             result = resume(args.resume, overrides=overrides, progress=progress)
         else:
-            cfg = _config(given, parser)
+            cfg = _config_with_run_defaults(given, parser, note=True)
             result = train(cfg, progress=progress)
         elapsed = time.perf_counter() - start
     except CheckpointError as e:

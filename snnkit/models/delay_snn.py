@@ -37,7 +37,7 @@ from snnkit.validation import check_positive_int, check_real, check_tau
 
 from .registry import register
 
-__all__ = ["DelaySNN", "DELAY_MODES", "DATASET_CONFIGS"]
+__all__ = ["DelaySNN", "DELAY_MODES", "DATASET_CONFIGS", "PAPER_RUNS"]
 
 #: ``delays=`` options: learned (the paper's method), fixed at random values, or fixed at zero (its two baselines).
 DELAY_MODES = ("learned", "random", "zero")
@@ -220,7 +220,22 @@ def _dataset_defaults(in_features: int, num_classes: int, dataset: str | None) -
     return {k: v for k, v in DATASET_CONFIGS[dataset].items() if k not in ("in_features", "num_classes")}
 
 
-@register("delay-snn")
+#: The paper's runs (Thvnvtos/SNN-delays' configurations): 150 epochs of batches of 256 on SHD, 60 of 128 on SSC.
+PAPER_RUNS: dict[str, dict[str, int]] = {
+    "shd": {"epochs": 150, "batch_size": 256},
+    "ssc": {"epochs": 60, "batch_size": 128},
+}
+
+
+def _run_defaults(dataset: str) -> dict[str, Any]:
+    """``snnkit train --model delay-snn`` on a dataset with a configuration: that configuration's network and, for
+    SHD and SSC, the paper's epochs and batch size (each applies only where the user typed nothing else)."""
+    if dataset not in DATASET_CONFIGS:
+        return {}
+    return {"model_kwargs": {"dataset": dataset}, **PAPER_RUNS.get(dataset, {})}
+
+
+@register("delay-snn", run_defaults=_run_defaults)
 def _build_delay_snn(in_shape: tuple[int, ...], num_classes: int, *, dataset: str | None = None,
                      **kw: Any) -> DelaySNN:
     """``delay-snn``: :class:`DelaySNN` sized by the data, with the paper's configuration of ``dataset`` (``"shd"``,

@@ -15,16 +15,35 @@ from torch import nn
 
 from snnkit.registry import Registry
 
-__all__ = ["MODELS", "register", "build", "available"]
+__all__ = ["MODELS", "register", "build", "available", "run_defaults"]
 
 ModelFactory = Callable[..., nn.Module]
 #: The model table: ``factory(in_shape, num_classes, **kw) -> nn.Module``.
 MODELS: Registry[ModelFactory] = Registry("model")
 
 
-def register(name: str) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator: make ``factory(in_shape, num_classes, **kw)`` buildable as ``build(name, ...)``."""
+#: Model name -> ``f(dataset) -> {TrainConfig field: value}``: how the model's paper trains on a dataset.
+RUN_DEFAULTS: dict[str, Callable[[str], dict[str, Any]]] = {}
+
+
+def register(
+    name: str, *, run_defaults: Callable[[str], dict[str, Any]] | None = None
+) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator: make ``factory(in_shape, num_classes, **kw)`` buildable as ``build(name, ...)``.
+
+    ``run_defaults(dataset)`` (optional) returns the training settings the model's paper uses on ``dataset``
+    (``TrainConfig`` fields such as ``epochs`` and ``batch_size``, and ``model_kwargs``); ``snnkit train`` applies
+    those its user did not type (see :func:`run_defaults`).
+    """
+    if run_defaults is not None:
+        RUN_DEFAULTS[name] = run_defaults
     return MODELS.register(name)
+
+
+def run_defaults(name: str, dataset: str) -> dict[str, Any]:
+    """The training settings registered for model ``name`` on ``dataset`` (empty when there are none)."""
+    f = RUN_DEFAULTS.get(name)
+    return dict(f(dataset)) if f is not None else {}
 
 
 def available() -> list[str]:

@@ -466,3 +466,18 @@ def test_learning_rate_follows_the_scheduler(scheduler: str, tmp_path: Path, mon
     records = _records(run)
     assert [r["lr"] for r in records] == pytest.approx([expected[steps - 1], expected[-1]], rel=1e-9, abs=1e-12)
     assert json.loads((run / "config.json").read_text())["scheduler"] == scheduler
+
+
+def test_a_models_settings_for_the_dataset_fill_only_what_the_user_did_not_type() -> None:
+    # delay-snn on SHD: the paper's 150 epochs of 256 and SHD's network (Hammouamri et al. 2024).
+    cfg = cli.train_config(["--dataset", "shd", "--model", "delay-snn"])
+    assert (cfg.epochs, cfg.batch_size, cfg.model_kwargs) == (150, 256, {"dataset": "shd"})
+    cfg = cli.train_config(["--dataset", "ssc", "--model", "delay-snn", "--epochs", "3", "--model-arg", "hidden=64"])
+    assert (cfg.epochs, cfg.batch_size, cfg.model_kwargs) == (3, 128, {"hidden": 64, "dataset": "ssc"})
+    cfg = cli.train_config(["--dataset", "shd", "--model", "delay-snn", "--model-arg", "dataset=ssc"])
+    assert cfg.model_kwargs == {"dataset": "ssc"}
+    # The bundled digits: the model's small configuration, the config's own epochs and batch size.
+    cfg = cli.train_config(["--dataset", "spoken-digits", "--model", "delay-snn"])
+    assert (cfg.epochs, cfg.batch_size, cfg.model_kwargs) == (12, 32, {"dataset": "spoken-digits"})
+    # Models without registered settings are untouched.
+    assert cli.train_config(["--dataset", "shd"]).epochs == TrainConfig().epochs
