@@ -173,6 +173,11 @@ def _opt(
     return field(default=default, metadata=meta)
 
 
+#: AdamW's learning rate and weight decay for models without a training recipe (tuned on the bundled spoken digits).
+DEFAULT_LR = 1e-2
+DEFAULT_WEIGHT_DECAY = 1e-4
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a run. Defaults give the quick CPU run on the bundled spoken digits.
@@ -209,8 +214,15 @@ class TrainConfig:
     )
     epochs: int = _opt(12, help="training epochs", what="a positive integer", ok=_positive)
     batch_size: int = _opt(32, help="samples per optimiser step, per process", what="a positive integer", ok=_positive)
-    lr: float = _opt(1e-2, help="peak learning rate of AdamW", what="a positive number", ok=_positive)
-    weight_decay: float = _opt(1e-4, help="AdamW decoupled weight decay", what="a number >= 0", ok=_non_negative)
+    lr: float | None = _opt(
+        None, help=f"peak learning rate (default: the model's training recipe's, else {DEFAULT_LR:g} for AdamW)",
+        what="a positive number", ok=_positive,
+    )
+    weight_decay: float | None = _opt(
+        None,
+        help=f"decoupled weight decay (default: the model's training recipe's, else {DEFAULT_WEIGHT_DECAY:g} for AdamW)",
+        what="a number >= 0", ok=_non_negative,
+    )
     scheduler: str = _opt(
         "cosine",
         help="learning-rate schedule: cosine (annealed to 0 over all steps) or none (constant)",

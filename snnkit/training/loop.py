@@ -59,6 +59,7 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
+from .config import DEFAULT_LR, DEFAULT_WEIGHT_DECAY
 from .losses import LossFn, get_loss, predict
 from .methods import StepContext, TrainingMethod, get_method
 from .metrics import EpochSums, Metric, SpikeCounter, append_jsonl, get_metrics, truncate_jsonl
@@ -422,8 +423,8 @@ class Trainer:
             epochs=cfg.epochs,
             method=cfg.method,
             method_args=cfg.method_args,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
+            lr=DEFAULT_LR if cfg.lr is None else cfg.lr,
+            weight_decay=DEFAULT_WEIGHT_DECAY if cfg.weight_decay is None else cfg.weight_decay,
             scheduler=cfg.scheduler,
             grad_clip=cfg.grad_clip,
             callbacks=[*augment_callbacks(cfg), *as_callbacks(callbacks)],
@@ -804,14 +805,10 @@ class Trainer:
 
 def _config_recipe(cfg: Any, note: bool) -> Callable[[nn.Module, int, int | None], Any]:
     """The recipe hook of a config run: the model's own recipe (its ``training_recipe``), given the user's
-    ``lr`` / ``weight_decay`` only where they differ from the config's defaults (otherwise the recipe's own)."""
-    from dataclasses import fields
-
+    ``lr`` / ``weight_decay`` where the config sets them (``None``: the recipe's own)."""
     from .recipes import model_recipe
 
-    defaults = {f.name: f.default for f in fields(cfg)}
-    lr = cfg.lr if cfg.lr != defaults["lr"] else None
-    weight_decay = cfg.weight_decay if cfg.weight_decay != defaults["weight_decay"] else None
+    lr, weight_decay = cfg.lr, cfg.weight_decay
 
     def hook(model: nn.Module, epochs: int, steps_per_epoch: int | None) -> Any:
         made = model_recipe(model, epochs, steps_per_epoch, lr=lr, weight_decay=weight_decay)

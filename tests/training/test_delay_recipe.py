@@ -218,6 +218,8 @@ def test_evaluation_uses_rounded_delays_without_changing_positions() -> None:
 # ---------------------------------------------------------------------------------------------- snnkit train path
 def delay_config(out: str, name: str = "run", **kw):
     cfg = tiny_config(out, name)
+    # lr / weight_decay not set (None): the recipe's own, as when `snnkit train` is not given --lr / --weight-decay.
+    kw = {"lr": None, "weight_decay": None, **kw}
     return replace(cfg, model="delay-snn", model_kwargs={"hidden": [16], "max_delay": 5, "dropout": 0.3}, **kw)
 
 
@@ -232,6 +234,9 @@ def test_config_run_uses_the_models_recipe(bundle, tmp_path) -> None:
     assert explicit.optimizers[0].param_groups[0]["max_lr"] == pytest.approx(1e-2)  # 5 x the given lr
     assert explicit.optimizers[1].param_groups[0]["initial_lr"] == pytest.approx(0.2)
     assert explicit.optimizers[0].param_groups[0]["weight_decay"] == 0.0
+    # A typed value equal to AdamW's default is still the user's choice.
+    typed = Trainer.from_config(delay_config(str(tmp_path), lr=1e-2), bundle, progress=False)
+    assert typed.optimizers[0].param_groups[0]["max_lr"] == pytest.approx(5e-2)
     plain = Trainer.from_config(
         replace(delay_config(str(tmp_path)), model_kwargs={"hidden": [16], "max_delay": 5, "training_recipe": None}),
         bundle, progress=False,
