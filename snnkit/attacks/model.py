@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from ..models.decoding import class_scores
 from ..neurons import StatefulNeuron
 
 __all__ = ["spiking_neurons", "require_spiking", "attack_mode", "reset_state", "scores", "sj_base_node"]
@@ -79,10 +80,7 @@ def reset_state(model: nn.Module) -> None:
 
 
 def scores(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Time-averaged logits ``[B, K]`` of ``model(x)`` from a fresh state."""
+    """Class scores ``[B, K]`` of ``model(x)`` from a fresh state: the model's own decoding when it defines
+    ``class_scores(out)`` (e.g. the delay SNN's ``sum_t softmax(v_t)``), else the time-averaged logits."""
     reset_state(model)
-    out = model(x)
-    if not isinstance(out, torch.Tensor) or out.dim() not in (2, 3):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"model must return logits [T, B, K] or [B, K], got {shape}")
-    return out.mean(0) if out.dim() == 3 else out
+    return class_scores(model, model(x))

@@ -1,4 +1,5 @@
-"""Non-spiking leaky-integrator readout: the output layer's membrane potential is the logit at every step."""
+"""Non-spiking leaky-integrator readout: the output layer's membrane potential is the logit at every step; and
+:func:`softmax_sum`, how the delay SNN of Hammouamri et al. (ICLR 2024) decodes such membranes into class scores."""
 
 from __future__ import annotations
 
@@ -9,7 +10,21 @@ from ..ops import lif_multistep
 from ..ops.lif import state_dtype
 from ..validation import check_tau
 
-__all__ = ["LeakyIntegrator"]
+__all__ = ["LeakyIntegrator", "softmax_sum"]
+
+
+def softmax_sum(out: torch.Tensor) -> torch.Tensor:
+    """``m = sum_t softmax(v_t)`` over the classes, ``[T, B, K] -> [B, K]`` (in float32 for half inputs).
+
+    Each step votes with a probability vector, so a step's vote is bounded whatever the membrane's scale
+    (Hammouamri et al. ICLR 2024, the readout of the delay SNN; its loss is the cross-entropy of ``m`` taken as
+    logits, :func:`snnkit.training.losses.softmax_sum_cross_entropy`).
+    """
+    if out.dim() != 3:
+        raise ValueError(f"softmax-sum: expected membrane potentials [T, B, K], got shape {tuple(out.shape)}")
+    if out.dtype in (torch.float16, torch.bfloat16):
+        out = out.float()
+    return out.softmax(-1).sum(0)
 
 
 class LeakyIntegrator(StatefulNeuron):

@@ -21,9 +21,10 @@ and its linear :class:`Readout`; :class:`SpikeGPT`, the spiking RWKV language mo
 from .delay_snn import DelaySNN
 from .lsm import LiquidStateMachine, Readout, branching_factor, normalise_rates
 from .mlp import SpikingMLP
+from .decoding import class_scores
 from .registry import MODELS, available, build, register, run_defaults
 from .spikegpt import SpikeGPT, generate
 from .vgg import DEFAULT_CFG, SpikingVGG
 
-__all__ = ["MODELS", "build", "available", "register", "run_defaults", "SpikingMLP", "SpikingVGG", "DEFAULT_CFG", "DelaySNN",
+__all__ = ["MODELS", "build", "available", "register", "run_defaults", "class_scores", "SpikingMLP", "SpikingVGG", "DEFAULT_CFG", "DelaySNN",
            "LiquidStateMachine", "Readout", "branching_factor", "normalise_rates", "SpikeGPT", "generate"]

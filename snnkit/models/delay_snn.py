@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnkit.layers import DelayedLinear, LeakyIntegrator, SeqBatchNorm1d
+from snnkit.layers import DelayedLinear, LeakyIntegrator, SeqBatchNorm1d, softmax_sum
 from snnkit.neurons import LIF
 from snnkit.surrogate import ATan
 from snnkit.validation import check_positive_int, check_real, check_tau
@@ -187,6 +187,12 @@ class DelaySNN(nn.Module):
         for block in self.blocks:
             x = block["dropout"](block["lif"](block["norm"](self._delayed(block["delay"], x))))
         return self.readout(self._delayed(self.readout_delay, x))
+
+    def class_scores(self, out: torch.Tensor) -> torch.Tensor:
+        """The class scores ``[B, K]`` the readout membranes ``out [T', B, K]`` decode to: ``sum_t softmax(v_t)``
+        (the paper's decoding; its argmax is the prediction, its cross-entropy the loss). Consumers that score
+        any model (the attacks, the training loop's raster title) use this instead of the time-mean of logits."""
+        return softmax_sum(out)
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides: Any) -> DelaySNN:

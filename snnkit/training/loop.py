@@ -60,7 +60,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import DEFAULT_LR, DEFAULT_WEIGHT_DECAY
-from .losses import LossFn, get_loss, predict
+from .losses import LossFn, get_loss
 from .methods import StepContext, TrainingMethod, get_method
 from .metrics import EpochSums, Metric, SpikeCounter, append_jsonl, get_metrics, truncate_jsonl
 from .plots import plot_learning_curves, plot_raster
@@ -797,9 +797,11 @@ class Trainer:
         for name, spikes in list(counter.recorded.items())[:max_layers]:
             layers[f"LIF {name}"] = spikes[:, 0]
         counter.recorded = {}
+        from snnkit.models.decoding import class_scores
+
         title = "test sample 0"
         if isinstance(y, torch.Tensor) and y.dim() == 1 and isinstance(out, torch.Tensor) and out.dim() in (2, 3):
-            title += f": label {int(y[0])}, predicted {int(predict(out)[0])}"
+            title += f": label {int(y[0])}, predicted {int(class_scores(self.model, out)[:1].argmax(-1))}"
         plot_raster(layers, path, title=title)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from snnkit.layers.readout import softmax_sum
 from snnkit.registry import Registry
 
 __all__ = ["time_mean", "rate_cross_entropy", "predict", "softmax_sum", "softmax_sum_cross_entropy",
@@ -67,19 +68,6 @@ def _check_target(name: str, target: torch.Tensor, batch: int, out: torch.Tensor
     if target.shape != (batch,):
         raise ValueError(f"{name}: target must have shape [B] = [{batch}] (class indices), got "
                          f"{list(target.shape)}; outputs are {list(out.shape)}")
-
-
-def softmax_sum(out: torch.Tensor) -> torch.Tensor:
-    """``m = sum_t softmax(v_t)`` over the classes, ``[T, B, K] -> [B, K]`` (in float32 for half inputs).
-
-    Each step votes with a probability vector, so a step's vote is bounded whatever the membrane's scale
-    (Hammouamri et al. ICLR 2024, the readout of the delay SNN).
-    """
-    if out.dim() != 3:
-        raise ValueError(f"softmax-sum: expected membrane potentials [T, B, K], got shape {tuple(out.shape)}")
-    if out.dtype in (torch.float16, torch.bfloat16):
-        out = out.float()
-    return out.softmax(-1).sum(0)
 
 
 def softmax_sum_cross_entropy(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
