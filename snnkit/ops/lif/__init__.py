@@ -24,11 +24,12 @@ from ...validation import FLOAT_DTYPES, check_bool, check_real, check_tau, check
 from .._dispatch import use_triton
 from .cpu import state_dtype
 from .function import CHECKS, LIFConfig, LIFMultistep
+from .fused_cpu import release_buffers as release_cpu_buffers
 from .fused_cpu import warm_up_fused
 from .naive import lif_multistep_naive
 
 __all__ = ["lif_multistep", "lif_multistep_naive", "state_dtype", "LIFConfig", "BACKENDS", "STORAGES", "CHECKS",
-           "warm_up_fused"]
+           "warm_up_fused", "release_cpu_buffers"]
 
 BACKENDS = ("auto", "triton", "torch", "fused")
 STORAGES = ("exact", "compact")

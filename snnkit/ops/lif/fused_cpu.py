@@ -42,6 +42,7 @@ from typing import Callable, Optional
 
 import torch
 
+from .._buffers import CPUBufferPool
 from ...surrogate import ATAN_ID, RECTANGLE_ID, SIGMOID_ID, TRIANGLE_ID, surrogate_constants
 from .cpu import FP16_MAX, FP16_MIN_NORMAL
 
@@ -316,7 +317,7 @@ _HUGE = 2**21  # bytes in a transparent huge page (x86-64, arm64 with 4 KiB page
 _MADVISE = None
 
 
-def _empty(shape, dtype: torch.dtype) -> torch.Tensor:
+def _fresh(shape, dtype: torch.dtype) -> torch.Tensor:
     """``torch.empty`` whose untouched pages are marked for transparent huge pages (Linux ``madvise``).
 
     The op's outputs are fresh multi-MB buffers; filling them page by page costs more than the fused loop itself
@@ -333,6 +334,20 @@ def _empty(shape, dtype: torch.dtype) -> torch.Tensor:
             if end > start:
                 madvise(start, end - start, 14)  # MADV_HUGEPAGE; a failure (EINVAL, ...) changes nothing
     return t
+
+
+#: The fused path's outputs (spikes, saves, input gradients) come from this pool: the previous call's buffers, once
+#: nothing refers to them, instead of fresh pages (see :mod:`snnkit.ops._buffers`).
+BUFFERS = CPUBufferPool(allocate=_fresh)
+
+
+def _empty(shape, dtype: torch.dtype) -> torch.Tensor:
+    return BUFFERS.empty(shape, dtype)
+
+
+def release_buffers() -> int:
+    """Give the fused CPU path's pooled output buffers that no tensor uses back to the system; returns the bytes."""
+    return BUFFERS.release()
 
 
 def _madvise():
