@@ -33,9 +33,17 @@ MIN_BYTES = 4 * 2**20
 #: Default cap on the bytes a pool holds (1 GiB).
 MAX_BYTES = 2**30
 
-# References to a pooled array that are not a handed-out tensor: the pool's list, the caller's name, getrefcount's
-# argument.
-_IDLE_REFS = 3
+
+
+def _refs(arrays: list[np.ndarray], i: int) -> int:
+    """``sys.getrefcount`` of ``arrays[i]``, always taken the same way so that its baseline can be measured once."""
+    return sys.getrefcount(arrays[i])
+
+
+# The count of a pooled array that no tensor uses (its list entry plus whatever this interpreter's getrefcount adds;
+# measured, not assumed, since interpreters differ). A tensor handed out holds one more reference for as long as it,
+# any view of it or any save of it lives (its storage's buffer export).
+_IDLE_REFS = _refs([np.empty(0)], 0)
 
 
 class CPUBufferPool:
@@ -73,8 +81,9 @@ class CPUBufferPool:
             return self._allocate(shape, dtype)
         with self._lock:
             arrays = self._by_size.setdefault(nbytes, [])
-            for buffer in arrays:
-                if sys.getrefcount(buffer) == _IDLE_REFS:
+            for i in range(len(arrays)):
+                if _refs(arrays, i) == _IDLE_REFS:
+                    buffer = arrays[i]
                     break
             else:
                 held = sum(size * len(a) for size, a in self._by_size.items())
@@ -89,12 +98,8 @@ class CPUBufferPool:
         freed = 0
         with self._lock:
             for size, arrays in self._by_size.items():
-                keep = []
-                for buffer in arrays:
-                    if sys.getrefcount(buffer) == _IDLE_REFS:
-                        freed += size
-                    else:
-                        keep.append(buffer)
-                    del buffer
-                arrays[:] = keep
+                idle = [i for i in range(len(arrays)) if _refs(arrays, i) == _IDLE_REFS]
+                freed += size * len(idle)
+                for i in reversed(idle):
+                    del arrays[i]
         return freed
