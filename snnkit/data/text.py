@@ -153,8 +153,19 @@ def make_tokenizer(kind: str, corpus: str | bytes) -> Tokenizer:
 
 
 def default_corpus() -> str:
-    """The built-in corpus: CPython's help topics (``pydoc_data.topics``), joined by blank lines in name order."""
-    from pydoc_data.topics import topics
+    """The built-in corpus: CPython's help topics (``pydoc_data.topics``), joined by blank lines in name order.
+
+    Raises:
+        FileNotFoundError: this Python installation was stripped of ``pydoc_data`` (some minimal distribution
+            packages do that); the message says to pass a text file instead.
+    """
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        raise FileNotFoundError(
+            "the built-in corpus (Python's help topics, pydoc_data.topics) is missing from this Python installation; "
+            "train on a text file instead (snnkit train-lm --data FILE)"
+        ) from None
 
     return "\n\n".join(topics[name] for name in sorted(topics))
 

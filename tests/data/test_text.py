@@ -77,6 +77,14 @@ def test_default_corpus_ships_with_python() -> None:
     assert read_corpus(None, "byte") == text.encode("utf-8")
 
 
+def test_a_python_without_pydoc_data_gets_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pydoc_data.topics", None)  # how a stripped installation imports
+    with pytest.raises(FileNotFoundError, match="--data FILE"):
+        default_corpus()
+
+
 def test_read_corpus_bad_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
