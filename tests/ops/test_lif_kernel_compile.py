@@ -4,25 +4,22 @@ Triton's CPU interpreter runs kernels as plain Python, so it accepts code a GPU 
 globals, Python builtins in kernels, constexpr-specialised arguments equal to 1). This test lowers each flag of both
 kernels through Triton's whole pipeline to a cubin for two architectures, with the input dtypes and the ``T == 1``
 specialisation a launch can produce. It needs the triton package, not a GPU. The compiles run in a subprocess:
-the test session has Triton in interpreter mode (tests/conftest.py), which a compile must not inherit.
+the test session has Triton in interpreter mode (tests/conftest.py), which a compile must not inherit
+(tests/ops/triton_aot.py).
 """
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("triton")
 
+from triton_aot import PTR, compile_for_gpus  # noqa: E402  (after the skip: it needs triton only to run)
+
 FWD_FLAGS = ["SPIKING", "HAS_V0", "TAU_FROM_PTR", "HARD_RESET", "DECAY_INPUT", "STORE_V_SEQ", "SAVE", "COMPACT"]
 BWD_FLAGS = ["SPIKING", "HAS_GS", "HAS_GV", "HAS_V0", "TAU_FROM_PTR", "HARD_RESET", "DETACH_RESET", "DECAY_INPUT",
              "STORE_V_SEQ", "COMPACT", "TAU_GRAD", "UNIFORM_GS", "UNIFORM_GV", "WRITE_GV0"]
 ARCHS = (90, 80)
-PTR = {"float32": "*fp32", "bfloat16": "*bf16", "float16": "*fp16"}
 
 
 def _variants(flags):
@@ -74,38 +71,5 @@ def _jobs():
     return jobs
 
 
-_WORKER = """
-import json, sys
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
-import snnkit.kernels.lif as lif
-jobs, archs = json.load(sys.stdin)
-failures = []
-for name, sig, consts in jobs:
-    for arch in archs:
-        try:
-            k = triton.compile(ASTSource(getattr(lif, name), sig, consts), target=GPUTarget("cuda", arch, 32))
-            assert k.asm["cubin"], "empty cubin"
-        except TypeError as e:
-            if "ASTSource" in str(e) or "signature" in str(e):
-                print(json.dumps({"skip": str(e)})); sys.exit(0)
-            failures.append([name, arch, consts, repr(e)[:400]])
-        except Exception as e:
-            failures.append([name, arch, consts, repr(e)[:400]])
-print(json.dumps({"compiled": len(jobs) * len(archs), "failures": failures}))
-"""
-
-
 def test_every_kernel_variant_compiles_for_sm80_and_sm90():
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
-    jobs = _jobs()
-    proc = subprocess.run([sys.executable, "-c", _WORKER], input=json.dumps([jobs, list(ARCHS)]), text=True,
-                          capture_output=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    if "skip" in report:
-        pytest.skip(f"this triton's AOT compile API differs: {report['skip']}")
-    assert report["failures"] == [], json.dumps(report["failures"][:3], indent=1)
-    assert report["compiled"] == len(jobs) * len(ARCHS)
+    compile_for_gpus("lif", [(name, sig, consts, arch) for name, sig, consts in _jobs() for arch in ARCHS])

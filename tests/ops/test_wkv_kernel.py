@@ -5,17 +5,16 @@ C = 37 spans two channel blocks (32 lanes each), the second one mostly masked. f
 mirror ``cpu.py`` operation by operation; against the float64 formula a few float32 roundings per step.
 """
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from snnkit.ops import wkv
 from test_wkv_reference import (F64, NAMES, assert_close_to_direct, direct_wkv, extreme_inputs, make_inputs,
                                 op_as_direct, run_with_grads, weights_for)
+from triton_aot import compile_for_gpus
+
+from snnkit.ops import wkv
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1",
@@ -112,75 +111,39 @@ def test_kernel_half_inputs_accumulate_in_float32(dtype):
         assert err <= eps, f"{name}: {err:.3g}"
 
 
-_WORKER = """
-import json, sys
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
-import snnkit.kernels.wkv as wkv
-PTR = {"float32": "*fp32", "bfloat16": "*bf16", "float16": "*fp16"}
-
-
-def fwd(d, T, hs, save, check=True):
+def _fwd(d, T, hs, save, check=True):
     sig = {"w_ptr": "*fp32", "u_ptr": "*fp32", "k_ptr": d, "v_ptr": d, "y_ptr": d, "s0_ptr": "*fp32",
            "s_out_ptr": "*fp32", "states_ptr": "*fp32", "bad_ptr": "*i32", "T": T, "BC": "i32", "C": "i32",
            "HAS_STATE": "constexpr", "SAVE": "constexpr", "CHECK": "constexpr", "BLOCK_C": "constexpr"}
-    return wkv.wkv_forward_kernel, sig, {"HAS_STATE": hs, "SAVE": save, "CHECK": check, "BLOCK_C": 32}
+    consts = {"HAS_STATE": hs, "SAVE": save, "CHECK": check, "BLOCK_C": 32}
+    return "wkv_forward_kernel", sig, dict(consts, T=1) if T == "constexpr" else consts
 
 
-def bwd(d, T, hs, gy, gs, rec, end="i32"):
+def _bwd(d, T, hs, gy, gs, rec, end="i32"):
     sig = {"w_ptr": "*fp32", "u_ptr": "*fp32", "k_ptr": d, "v_ptr": d, "gy_ptr": d, "s0_ptr": "*fp32",
            "gs_ptr": "*fp32", "states_ptr": "*fp32", "gk_ptr": d, "gv_ptr": d, "gw_ptr": "*fp32", "gu_ptr": "*fp32",
            "gs0_ptr": "*fp32", "T": T, "BC": "i32", "C": "i32", "END": end, "STATES_END": end,
            "HAS_STATE": "constexpr", "HAS_GY": "constexpr", "HAS_GS": "constexpr", "RECOMPUTE": "constexpr",
            "BLOCK_C": "constexpr"}
-    return wkv.wkv_backward_kernel, sig, {"HAS_STATE": hs, "HAS_GY": gy, "HAS_GS": gs, "RECOMPUTE": rec,
-                                          "BLOCK_C": 32}
-
-
-# (arch, scalar_T, job): in float32 for sm_90, flag sets where every flag takes both values and meets each other
-# flag in both states at least once; dtypes, int64 offsets, T = 1 and sm_80 sampled
-jobs = []
-for flags in ((True, True, True), (False, False, False), (False, True, True), (True, False, False)):
-    jobs.append((90, False, fwd("*fp32", "i32", *flags)))
-for flags in ("TTTT", "FFFF", "FTTF", "TFFT", "TTFF", "FFTT"):
-    jobs.append((90, False, bwd("*fp32", "i32", *[f == "T" for f in flags])))
-for d in ("*bf16", "*fp16"):
-    jobs.append((90, True, fwd(d, "constexpr", False, False)))  # streaming: T = 1 is specialised to a constexpr
-    jobs.append((90, False, bwd(d, "i32", True, True, False, False, end="i64")))  # offsets beyond int32
-jobs.append((80, False, fwd("*bf16", "i32", True, True)))
-jobs.append((80, False, bwd("*bf16", "i32", False, True, True, True)))
-failures, n = [], 0
-for arch, scalar_T, (fn, sig, consts) in jobs:
-    if scalar_T:
-        consts = dict(consts, T=1)
-    try:
-        k = triton.compile(ASTSource(fn, sig, consts), target=GPUTarget("cuda", arch, 32))
-        assert k.asm["cubin"], "empty cubin"
-        n += 1
-    except TypeError as e:
-        if "ASTSource" in str(e) or "signature" in str(e):
-            print(json.dumps({"skip": str(e)})); sys.exit(0)
-        failures.append([fn.__name__, arch, repr(consts), repr(e)[:400]])
-    except Exception as e:
-        failures.append([fn.__name__, arch, repr(consts), repr(e)[:400]])
-print(json.dumps({"compiled": n, "jobs": len(jobs), "failures": failures}))
-"""
+    return "wkv_backward_kernel", sig, {"HAS_STATE": hs, "HAS_GY": gy, "HAS_GS": gs, "RECOMPUTE": rec, "BLOCK_C": 32}
 
 
 def test_every_kernel_variant_compiles_for_sm80_and_sm90():
-    # The interpreter accepts code a GPU compile rejects; lower both values of every flag (float32, sm_90) and a
-    # sample of dtypes, int64 offsets, the T = 1 specialisation and sm_80 to a cubin (no GPU needed), in a subprocess
-    # because this session has Triton in interpreter mode.
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
-    proc = subprocess.run([sys.executable, "-c", _WORKER], text=True, capture_output=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    if "skip" in report:
-        pytest.skip(f"this triton's AOT compile API differs: {report['skip']}")
-    assert report["failures"] == [], json.dumps(report["failures"][:3], indent=1)
-    assert report["compiled"] == report["jobs"] == 16
+    # The interpreter accepts code a GPU compile rejects; lower both values of every flag (float32, sm_90: flag sets
+    # where every flag takes both values and meets each other flag in both states at least once) and a sample of
+    # dtypes, int64 offsets, the T = 1 specialisation and sm_80 to a cubin (tests/ops/triton_aot.py).
+    jobs = []
+    for flags in ((True, True, True), (False, False, False), (False, True, True), (True, False, False)):
+        jobs.append((*_fwd("*fp32", "i32", *flags), 90))
+    for flags in ("TTTT", "FFFF", "FTTF", "TFFT", "TTFF", "FFTT"):
+        jobs.append((*_bwd("*fp32", "i32", *[f == "T" for f in flags]), 90))
+    for d in ("*bf16", "*fp16"):
+        jobs.append((*_fwd(d, "constexpr", False, False), 90))  # streaming: T = 1 is specialised to a constexpr
+        jobs.append((*_bwd(d, "i32", True, True, False, False, end="i64"), 90))  # offsets beyond int32
+    jobs.append((*_fwd("*bf16", "i32", True, True), 80))
+    jobs.append((*_bwd("*bf16", "i32", False, True, True, True), 80))
+    assert len(jobs) == 16
+    compile_for_gpus("wkv", jobs)
 
 
 @pytest.mark.parametrize("name", ["k", "v"])
