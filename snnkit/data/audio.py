@@ -141,7 +141,8 @@ class _SpikeAudioFrames(Dataset):
         if store is not None:
             assert cache_dir is not None
             self.store = open_or_build(
-                cache_dir, self.name, config, store, lambda: iterate_samples(self, store_workers), len(self)
+                cache_dir, self.name, config, store, lambda: iterate_samples(self, store_workers), len(self),
+                sources=[os.path.abspath(self.path)],
             )
 
     def __len__(self) -> int:

@@ -181,7 +181,7 @@ class CIFAR10DVS(Dataset):
             recordings = _Recordings(self)
             self.store = open_or_build(
                 cache_dir, "CIFAR10DVS", config, store, lambda: iterate_samples(recordings, store_workers),
-                len(recordings),
+                len(recordings), sources=[os.path.abspath(folder)],
             )
 
     def __len__(self) -> int:

@@ -33,7 +33,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -291,13 +291,15 @@ def build_store(
     *,
     desc: str = "binning",
     layout: str | None = None,
+    sources: Sequence[str] | None = None,
 ) -> None:
     """Write the store of ``count`` samples ``(frames [T, ...], label)`` to ``path``, atomically.
 
     Two passes: the samples are streamed once as float32 rows into a scratch file (tracking lengths, labels,
     nonzeros and the value range), then converted chunk by chunk into the chosen layout and dtype in a temporary
     file that is fsynced and renamed to ``path``. Both temporaries are deleted on any failure. ``layout``
-    (``"dense"`` or ``"sparse"``) overrides the choice of the smaller one.
+    (``"dense"`` or ``"sparse"``) overrides the choice of the smaller one. ``sources``: the source files' paths,
+    recorded in the header (outside the key) so that a later build from changed files can remove this store.
     """
     if layout is not None:
         check_choice("layout", layout, ("dense", "sparse"))
@@ -308,7 +310,7 @@ def build_store(
     try:
         stats = _write_rows(scratch, samples, count, desc)
         final_tmp = Path(tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)[1])
-        _convert(scratch, final_tmp, stats, dict(key), layout)
+        _convert(scratch, final_tmp, stats, dict(key), layout, sources)
         os.replace(final_tmp, path)
         final_tmp = None
         _fsync_dir(folder)
@@ -363,7 +365,8 @@ def _write_rows(scratch: Path, samples: Iterable, count: int, desc: str) -> _Row
     return _RowStats(shape, labels, lengths, nonzeros, low, high, whole)
 
 
-def _convert(scratch: Path, target: Path, stats: _RowStats, key: dict, layout: str | None) -> None:
+def _convert(scratch: Path, target: Path, stats: _RowStats, key: dict, layout: str | None,
+             sources: Sequence[str] | None = None) -> None:
     features = int(np.prod(stats.sample_shape, dtype=np.int64))
     total_rows = int(stats.lengths.sum())
     nnz = int(stats.nonzeros.sum())
@@ -394,6 +397,7 @@ def _convert(scratch: Path, target: Path, stats: _RowStats, key: dict, layout: s
     header = {
         "version": STORE_VERSION,
         "key": key,
+        "sources": None if sources is None else [str(s) for s in sources],
         "layout": layout,
         "sample_shape": list(stats.sample_shape),
         "count": len(stats.labels),
@@ -502,6 +506,7 @@ def open_or_build(
     mode: str,
     samples: Callable[[], Iterable[tuple[torch.Tensor | np.ndarray, int]]],
     count: int,
+    sources: Sequence[str] | None = None,
 ) -> FrameStore:
     """The store of dataset ``name`` for ``key`` under ``cache_dir``, built by iterating ``samples()`` if missing.
 
@@ -514,6 +519,10 @@ def open_or_build(
         mode: ``"memory"`` or ``"disk"``.
         samples: a function returning an iterable of ``count`` samples ``(frames [T, ...], label)`` in order.
         count: number of samples.
+        sources: the source files (or folder) the samples come from. A new build removes the stores of ``name``
+            under ``cache_dir`` that were built from the same sources before they changed (their key's ``source``
+            fingerprint differs, or an older store layout): nothing can read them again. Stores for other
+            parameters of the current files are kept.
 
     Raises:
         StoreBuildError: the store could not be written (full disk, read-only folder); nothing is left behind.
@@ -523,6 +532,7 @@ def open_or_build(
     full_key = {**dict(key), "store_version": STORE_VERSION}
     folder = cache_folder(cache_dir, name, full_key)
     path = folder / STORE_NAME
+    built = False
     if not path.is_file():
         try:
             with _exclusive(folder / f"{STORE_NAME}.lock"):
@@ -530,7 +540,9 @@ def open_or_build(
                     if fcntl is not None:  # holding the lock: any temporary here is from a killed build
                         for stale in folder.glob(f".{Path(STORE_NAME).stem}*.tmp"):
                             stale.unlink(missing_ok=True)
-                    build_store(path, samples(), count, full_key, desc=f"{name}: binning into {path}")
+                    build_store(path, samples(), count, full_key, desc=f"{name}: binning into {path}",
+                                sources=sources)
+                    built = True
         except CorruptDatasetError:
             raise  # a damaged source recording, named by the dataset
         except OSError as error:
@@ -538,12 +550,34 @@ def open_or_build(
                 f"cannot build the frame store {path}: {error}. The dataset still reads through tonic without "
                 "store=; free some space or pass cache_dir= a writable folder with room for it"
             ) from error
+    if built and sources is not None:
+        _remove_superseded(folder.parent, path, full_key, [str(s) for s in sources])
     if not _matches(path, full_key):
         raise CorruptDatasetError(f"{path}: the store was built for other settings; delete it and it is rebuilt")
     store = FrameStore.open(path, mode)
     if len(store) != count:
         raise CorruptDatasetError(f"{path}: the store holds {len(store)} samples, the dataset {count}; delete it")
     return store
+
+
+def _remove_superseded(root: Path, keep: Path, key: dict, sources: list[str]) -> None:
+    """Delete the stores under ``root`` built from ``sources`` when they held other contents (another ``source``
+    fingerprint or store version than ``key``'s). A process still reading one keeps its open file (POSIX unlink);
+    a store that cannot be read, or that does not record its sources, is left alone."""
+    def normal(value: object) -> object:
+        return json.loads(json.dumps(value, default=str))
+
+    now = normal({k: key.get(k) for k in ("source", "store_version")})
+    for other in root.glob(f"*/{STORE_NAME}"):
+        if other == keep:
+            continue
+        try:
+            header = read_header(other)
+        except (OSError, CorruptDatasetError):
+            continue
+        old = header.get("key") or {}
+        if header.get("sources") == sources and normal({k: old.get(k) for k in now}) != now:
+            other.unlink(missing_ok=True)
 
 
 def iterate_samples(dataset: torch.utils.data.Dataset, workers: int = 0) -> Iterable[tuple[torch.Tensor, int]]:

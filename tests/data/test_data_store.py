@@ -136,11 +136,17 @@ def test_rebuilt_exactly_when_parameters_or_source_change(shd_root: Path, format
     source = shd_root / "SHD" / "shd_test.h5"
     stat = source.stat()
     os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    other_split = data.SHD(shd_root, "train", store="disk").store.path
+    before = first.sample(0)
     touched = data.SHD(shd_root, "test", store="disk")
-    assert touched.store.path != first.path and len(stores(cache)) == 4
+    # The new build removes the three stores of the old file (whatever their parameters: nothing can read them
+    # again); the other split's store, built from another file, stays. A store still open keeps working.
+    assert touched.store.path != first.path and stores(cache) == sorted([touched.store.path, other_split])
+    assert not first.path.exists()
+    assert torch.equal(first.sample(0)[0], before[0])
     formats.write_hsd(source, formats.make_hsd_samples(6, 20, seed=11), 20)
     rewritten = data.SHD(shd_root, "test", store="disk")
-    assert len(rewritten) == 6 and len(stores(cache)) == 5
+    assert len(rewritten) == 6 and stores(cache) == sorted([rewritten.store.path, other_split])
     assert_same_items(rewritten, data.SHD(shd_root, "test"))
 
 
