@@ -60,9 +60,9 @@ def test_triton_path_reads_nothing_back_to_the_host(no_host_reads, spiking, lear
 
 
 def test_guard_detects_a_host_read(no_host_reads):
-    # The guard itself works: the CPU path's "sync" check reads a flag back.
+    # The guard itself works: the CPU path's "sync" check reads its result back (the extremes of x).
     ops.lif_multistep(torch.randn(3, 2), check="sync")
-    assert any("__bool__" in c for c in no_host_reads)
+    assert any(c.split()[0] in HOST_READS for c in no_host_reads) and "validation.py" in " ".join(no_host_reads)
 
 
 @pytest.mark.parametrize("backend", ["torch", pytest.param("triton", marks=needs_triton)])
@@ -78,6 +78,23 @@ def test_nonfinite_x_and_v0_in_each_mode(backend):
     v0[1] = float("inf")
     with pytest.raises(ValueError, match="v0 contains NaN or inf"):
         ops.lif_multistep(torch.randn(4, 8, device=DEVICE), v0, backend=backend, check="sync")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_cpu_finiteness_check_is_exact_in_every_dtype(dtype, bad):
+    from snnkit.validation import check_finite
+
+    x = torch.randn(5, 7).to(dtype)
+    x[3, 1] = bad
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        check_finite("x", x[:, 1::2].t())  # strided too
+    x[3, 1] = 1.0
+    check_finite("x", x)
+    check_finite("x", torch.zeros(0, 3, dtype=dtype))
+    # Huge finite values are not mistaken for overflow (a float32 sum of these would be inf).
+    big = torch.finfo(dtype).max
+    check_finite("x", torch.full((4, 3), big, dtype=dtype))
 
 
 def test_bad_check_value():
