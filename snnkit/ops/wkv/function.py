@@ -52,19 +52,21 @@ def _raise_or_assert(ok: torch.Tensor, message: str, check: str) -> None:
 
 
 def _all_finite(named: list[tuple[str, torch.Tensor]], state: Optional[torch.Tensor]) -> bool:
-    """One host read for every input: sums are finite unless a value is NaN/inf (or huge finite values overflow the
-    float32 sum: then the exact per-tensor checks run and pass). The state's ``o`` may hold ``-inf`` (an empty
-    state): its sum is then ``-inf``, never ``+inf`` or NaN unless ``o`` holds one of those."""
-    def total(t: torch.Tensor) -> torch.Tensor:
-        return t.sum(dtype=torch.float64 if t.dtype == torch.float64 else torch.float32)
+    """One host read for every input, from each tensor's extremes (``aminmax``, one pass in its own dtype: NaN
+    propagates, +-inf are the extremes, so the test is exact and bfloat16 inputs are not first summed in float32).
+    The state's ``o`` may hold ``-inf`` (an empty state), so only its maximum must be neither NaN nor ``+inf``."""
+    def extremes(t: torch.Tensor) -> torch.Tensor:
+        if t.numel() == 0:
+            return torch.zeros(2, dtype=torch.float64, device=t.device)
+        return torch.stack(torch.aminmax(t.detach())).to(torch.float64)
 
-    sums = [total(t) for _, t in named]
+    parts = [extremes(t) for _, t in named]
     if state is not None:
-        sums.append(total(state[:2]))
-    ok = torch.stack(sums).sum().isfinite()
+        parts.append(extremes(state[:2]))
+    ok = torch.cat(parts).isfinite().all()
     if state is not None:
-        o_sum = total(state[2])
-        ok = ok & ~(o_sum.isnan() | (o_sum == float("inf")))
+        o_max = extremes(state[2])[1]
+        ok = ok & ~(o_max.isnan() | (o_max == float("inf")))
     return bool(ok)
 
 
