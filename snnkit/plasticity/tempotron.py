@@ -87,6 +87,17 @@ def tempotron_psp(spikes: torch.Tensor, tau: float = 15.0, tau_s: float = 3.75, 
     return _psp(s, tau, tau_s, dt)
 
 
+def initial_weights(shape: tuple[int, ...], init_std, generator) -> nn.Parameter:
+    """Synaptic weights drawn from ``N(0, init_std^2)`` (``generator``: a ``torch.Generator`` or None), not trained by
+    autograd (the tempotron rules update them in place)."""
+    init_std = check_real("init_std", init_std)
+    if init_std < 0:
+        raise ValueError(f"init_std must be >= 0, got {init_std}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return nn.Parameter(torch.randn(shape, generator=generator) * init_std, requires_grad=False)
+
+
 def pattern_spikes(spikes, weight: torch.Tensor, owner: str) -> torch.Tensor:
     """Input patterns ``[T, B, n_inputs]`` of 0/1 spikes for a classifier whose weights end in ``n_inputs``,
     on the weights' device, cast to their dtype."""
@@ -142,13 +153,7 @@ class Tempotron(nn.Module):
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         self.dt = check_time_constant("dt", dt)
-        init_std = check_real("init_std", init_std)
-        if init_std < 0:
-            raise ValueError(f"init_std must be >= 0, got {init_std}")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        w = torch.randn(self.n_inputs, generator=generator) * init_std
-        self.weight = nn.Parameter(w, requires_grad=False)
+        self.weight = initial_weights((self.n_inputs,), init_std, generator)
 
     def extra_repr(self) -> str:
         return (f"n_inputs={self.n_inputs}, tau={self.tau}, tau_s={self.tau_s}, threshold={self.threshold}, "

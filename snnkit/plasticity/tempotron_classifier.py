@@ -31,7 +31,7 @@ from torch import nn
 
 from ..validation import check_bool, check_positive_int, check_real
 from ._checks import check_option, check_time_constant
-from .tempotron import LABEL_DTYPES, _check_taus, _psp, pattern_spikes
+from .tempotron import LABEL_DTYPES, _check_taus, _psp, initial_weights, pattern_spikes
 
 __all__ = ["TEMPOTRON_RULES", "TempotronClassifier"]
 
@@ -69,13 +69,7 @@ class TempotronClassifier(nn.Module):
         self.lr = check_time_constant("lr", lr)
         self.rule = check_option("rule", rule, TEMPOTRON_RULES)
         self.center = check_bool("center", center)
-        init_std = check_real("init_std", init_std)
-        if init_std < 0:
-            raise ValueError(f"init_std must be >= 0, got {init_std}")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        w = torch.randn(self.n_classes, self.n_inputs, generator=generator) * init_std
-        self.weight = nn.Parameter(w, requires_grad=False)
+        self.weight = initial_weights((self.n_classes, self.n_inputs), init_std, generator)
         self.register_buffer("mu", torch.zeros(self.n_inputs))
 
     def extra_repr(self) -> str:
