@@ -7,11 +7,14 @@ snnkit's training loop, then run the attacks of Lun et al. (CVPR 2025) on it and
     python scripts/eval_robustness.py --hidden 256,256,256 --surrogate sigmoid --seeds 0,1,2 \\
         --eps 2/255,4/255,8/255 --attacks pgd,pgd-atan,pgd-sigmoid,pgd-triangle,pgd-rectangle,pdsg-pgd \\
         --summary docs/bench/robustness_deep_sigmoid.json
+    # a victim without BatchNorm (its potentials keep scales of their own per layer and feature):
+    python scripts/eval_robustness.py --norm none --hidden 256,256,256 --seeds 0,1,2 --eps 2/255,4/255,8/255 \\
+        --attacks pgd,pgd-sigmoid,pgd-triangle,pgd-rectangle,pdsg-pgd --summary runs/nobn3_atan.json
 
 The run directory is an ordinary ``snnkit train`` run: ``snnkit attack <run> --binarize`` evaluates it as well (for
 a victim trained with ``--surrogate`` other than atan, ``snnkit attack`` rebuilds it with ATan: only the white-box
 rows ``fgsm``/``pgd`` differ, every guessed-surrogate and PDSG row swaps the surrogate anyway). The victim's
-training surrogate is written to ``<run>/victim.json`` and used again by ``--run``.
+training surrogate (and ``--norm``, ``--hidden``) is written to ``<run>/victim.json`` and used again by ``--run``.
 """
 
 from __future__ import annotations
@@ -57,11 +60,18 @@ def eps_tag(eps: float) -> str:
     return f"eps{round(k)}" if abs(k - round(k)) < 1e-6 else f"eps{eps:g}"
 
 
+def victim_label(hidden: str, norm: str) -> str:
+    """``"256,256"`` with norm ``"batch"`` -> ``"256,256"``; with ``"none"`` -> ``"256,256, no BN"``."""
+    return hidden if norm == "batch" else f"{hidden}, no BN" if norm == "none" else f"{hidden}, norm {norm}"
+
+
 def summary_markdown(summary: list[dict]) -> str:
-    """Per victim setting and radius: each attack's ASR per victim seed and the mean over seeds (Markdown)."""
+    """Per victim setting and radius: each attack's ASR per victim seed and the mean over seeds (Markdown). Rows of
+    summaries written before ``--norm`` existed are BatchNorm victims."""
     groups: dict[tuple, list[dict]] = {}
     for r in summary:
-        groups.setdefault((r["hidden"], r["surrogate"], r.get("batch", 1), r["eps"]), []).append(r)
+        key = (victim_label(r["hidden"], r.get("norm", "batch")), r["surrogate"], r.get("batch", 1), r["eps"])
+        groups.setdefault(key, []).append(r)
     names = list(dict.fromkeys(a for r in summary for a in r["asr"]))
     lines = ["| victim (hidden, surrogate) | batch | eps | seeds (attacked) | " + " | ".join(names) + " |",
              "|" + "---|" * (4 + len(names))]
@@ -84,6 +94,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="victim seed (weights, dropout, data order) and attack seed")
     p.add_argument("--seeds", help="comma-separated victim seeds: train and attack one victim per seed")
     p.add_argument("--hidden", help="hidden layer widths of the spiking MLP, e.g. 256,256,256 (default 256,256)")
+    p.add_argument("--norm", choices=("batch", "none"), help="normalisation before each LIF layer of the spiking MLP: "
+                   "batch (SeqBatchNorm1d, default) or none (no BatchNorm, Linear with bias)")
+    p.add_argument("--lr", type=float, help="peak learning rate of the victim's training (default: TrainConfig's)")
     p.add_argument("--surrogate", default="atan", choices=sorted(FIXED_SURROGATES),
                    help="the victim's training surrogate (parameters as the pgd-<name> guesses)")
     p.add_argument("--attacks", default=DEFAULT_ATTACKS)
@@ -109,27 +122,36 @@ def main() -> None:
         p.error("--run attacks one existing run; --seeds trains several")
     summary = []
     for seed in seeds:
-        run, surrogate, hidden = args.run, args.surrogate, args.hidden or "256,256"
+        run, surrogate, hidden, norm = args.run, args.surrogate, args.hidden or "256,256", args.norm or "batch"
+        test_acc = None
         if run is None:
             train_set = attacks.Binarised(data.SpokenDigits("train"))
             test_set = attacks.Binarised(data.SpokenDigits("test"))
             frames, _ = train_set[0]
             bundle = DataBundle(train_set, test_set, tuple(frames.shape[1:]), data.SpokenDigits.num_classes)
             kwargs = {"hidden": [int(h) for h in args.hidden.split(",")]} if args.hidden else {}
+            if args.norm:
+                kwargs["norm"] = args.norm
             name = f"{args.name}-s{seed}" if args.seeds else args.name
             cfg = TrainConfig(dataset="spoken-digits", out=args.out, name=name, epochs=args.epochs, seed=seed,
-                              model_kwargs=kwargs)
+                              lr=args.lr, model_kwargs=kwargs)
             callbacks = [] if surrogate == "atan" else [UseSurrogate(FIXED_SURROGATES[surrogate])]
             start = time.perf_counter()
             result = train(cfg, data=bundle, callbacks=callbacks, progress=False)
             print(f"trained {result.run_dir} ({surrogate} surrogate) in {time.perf_counter() - start:.0f} s: test "
                   f"accuracy {100 * result.test_acc:.2f}%")
-            run = result.run_dir
-            (Path(run) / "victim.json").write_text(json.dumps({"surrogate": surrogate, **kwargs}) + "\n")
+            run, test_acc = result.run_dir, result.test_acc
+            victim = {"surrogate": surrogate, **kwargs, "norm": norm, "epochs": args.epochs, "lr": args.lr,
+                      "test_accuracy": result.test_acc}
+            (Path(run) / "victim.json").write_text(json.dumps(victim) + "\n")
         elif (Path(run) / "victim.json").is_file():
             victim = json.loads((Path(run) / "victim.json").read_text())
             surrogate = victim["surrogate"]
             hidden = ",".join(str(h) for h in victim.get("hidden", [256, 256]))
+            norm = victim.get("norm", "batch")
+            test_acc = victim.get("test_accuracy")
+        if args.run is not None and args.norm is not None and args.norm != norm:
+            p.error(f"--norm {args.norm}: the run {run} was trained with norm {norm}")
         model, bundle = attacks.load_run(run)
         set_surrogate(model, FIXED_SURROGATES[surrogate])
         for eps in eps_list:
@@ -141,11 +163,12 @@ def main() -> None:
             stem = "robustness" + "".join(f"-{t}" for t in (args.tag, eps_tag(eps) if len(eps_list) > 1 else "")
                                           if t)
             paths = attacks.save_table(table, Path(run) / "attacks", stem=stem)
-            print(f"{run}, victim surrogate {surrogate}, eps {eps:.6g}:")
+            print(f"{run}, victim surrogate {surrogate}, norm {norm}, eps {eps:.6g}:")
             print(table)
             print(f"{time.perf_counter() - start:.0f} s; saved " + ", ".join(str(v) for v in paths.values()))
             summary.append({"run": str(run), "seed": seed, "surrogate": surrogate, "batch": args.batch,
-                            "hidden": hidden, "eps": eps, "clean_accuracy": table.clean_accuracy,
+                            "hidden": hidden, "norm": norm, "eps": eps, "test_accuracy": test_acc,
+                            "clean_accuracy": table.clean_accuracy,
                             "attacked": table.correct,
                             "asr": {r["attack"]: r["asr"] for r in table.rows},
                             "seconds_per_sample": {r["attack"]: r["seconds_per_sample"] for r in table.rows}})

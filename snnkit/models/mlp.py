@@ -1,7 +1,8 @@
 """Spiking MLP for spike-train inputs ``[T, B, C]`` (SHD, SSC, bundled spoken digits).
 
 Block (as in the DCLS delay SNN of Hammouamri et al. ICLR 2024, without the delays):
-``Linear -> SeqBatchNorm1d -> LIF -> Dropout``, repeated per hidden layer. Readout: ``Linear`` followed by either a
+``Linear -> SeqBatchNorm1d -> LIF -> Dropout``, repeated per hidden layer (``norm="none"``: ``Linear`` with a bias,
+no BatchNorm). Readout: ``Linear`` followed by either a
 non-spiking leaky integrator (``readout="integrator"``, default) or nothing (``readout="linear"``). Either way the
 output is per-step logits ``[T, B, num_classes]``; the training loss averages them over time
 (:func:`snnkit.training.losses.rate_cross_entropy`), so both readouts are "mean of logits over time" at the loss.
@@ -24,6 +25,7 @@ from .registry import register
 __all__ = ["SpikingMLP"]
 
 _READOUTS = ("integrator", "linear")
+_NORMS = ("batch", "none")
 
 
 class SpikingMLP(nn.Module):
@@ -40,6 +42,10 @@ class SpikingMLP(nn.Module):
         detach_reset: detach the reset path from the gradient (DCLS does).
         readout: "integrator" (leaky-integrator membrane, tau ``readout_tau``) or "linear" (raw per-step logits).
         readout_tau: leaky integrator time constant.
+        norm: normalisation before each LIF layer: "batch" (``SeqBatchNorm1d``, the Linear without bias; default) or
+            "none" (no normalisation, the Linear with a bias). Without BatchNorm the membrane potentials keep
+            scales of their own per layer and feature instead of a standard deviation near 1 everywhere: such
+            victims are what the robustness study of PDSG (potential-dependent surrogate gradients) needs.
 
     Input ``[T, B, in_features]`` (extra trailing dims are flattened); output ``[T, B, num_classes]``.
     """
@@ -56,23 +62,29 @@ class SpikingMLP(nn.Module):
         detach_reset: bool = True,
         readout: str = "integrator",
         readout_tau: float = 2.0,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if readout not in _READOUTS:
             raise ValueError(f"SpikingMLP: readout must be one of {_READOUTS}, got {readout!r}")
+        if norm not in _NORMS:
+            raise ValueError(f"SpikingMLP: norm must be one of {_NORMS}, got {norm!r}")
         if not hidden:
             raise ValueError("SpikingMLP: hidden must name at least one layer width")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"SpikingMLP: dropout must be in [0, 1), got {dropout}")
         surrogate = surrogate if surrogate is not None else ATan(alpha=2.0)
         self.in_features = int(in_features)
+        self.norm = norm
         layers: list[nn.Module] = []
         width = self.in_features
         for h in hidden:
-            layers += [
+            if norm == "batch":
                 # No bias: the BatchNorm right after has its own shift.
-                nn.Linear(width, int(h), bias=False),
-                SeqBatchNorm1d(int(h)),
+                layers += [nn.Linear(width, int(h), bias=False), SeqBatchNorm1d(int(h))]
+            else:
+                layers.append(nn.Linear(width, int(h), bias=True))
+            layers += [
                 LIF(tau=tau, v_threshold=v_threshold, surrogate=surrogate, detach_reset=detach_reset, step_mode="m"),
                 nn.Dropout(dropout),
             ]
