@@ -45,14 +45,16 @@ LIF op integrates a given input sequence through time in one fused call and has 
 **Batching.** All samples of a batch run together, each with its own weights ``[B, S]`` (``S`` synapses); every
 step touches only the synapses of the neurons that spiked in that step (propagation and STDP), so the cost grows
 with the number of spikes, not with ``B * N^2``. On the CPU a large batch runs in chunks of a few samples
-(``cpu_chunk_synapses``), so that the event arrays stay in cache. The result equals running the samples one at a
-time.
+(``cpu_chunk_synapses``), so that the event arrays stay in cache; the chunks run on ``cpu_threads`` Python threads
+at once (torch releases the GIL inside its operations), each with one intra-op thread. The result equals running
+the samples one at a time, whatever the chunking and the threads.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -257,6 +259,10 @@ class LiquidStateMachine(nn.Module):
         #: On the CPU a batch runs in chunks of about this many sample-synapses (``chunk * S``): the event arrays of
         #: a chunk stay in cache, which is faster than one pass over the whole batch (results are the same).
         self.cpu_chunk_synapses = 2**19
+        #: CPU threads that simulate chunks of a batch at once (None: ``torch.get_num_threads()``). Chunks are
+        #: independent samples, so each thread runs whole chunks, one operation at a time; torch's intra-op pool is
+        #: set to one thread during a CPU simulation (restored afterwards; see :meth:`simulate`).
+        self.cpu_threads: int | None = None
         #: W_INI: the weights every presentation starts from (the initial weights until :meth:`initialise`).
         self.register_buffer("w_ini", liq.weight[order].clone())
 
@@ -350,17 +356,54 @@ class LiquidStateMachine(nn.Module):
     def simulate(self, inputs: torch.Tensor, *, record: bool = False) -> LiquidRun:
         """Present every sample of ``inputs [T, B, n_inputs]`` from ``W_INI`` (plasticity on for LSM+STDP and
         NALSM); returns the spike counts ``[B, N]``, the spikes ``[T, B, N]`` (bool, when ``record``) and every
-        sample's weights ``[B, S]`` at the end of its presentation."""
+        sample's weights ``[B, S]`` at the end of its presentation.
+
+        On the CPU, torch's intra-op thread count is 1 for the duration of the call (process-wide, restored on
+        return); the batch's chunks run on ``cpu_threads`` threads instead."""
         inputs = self._check_inputs(inputs)
         B = inputs.shape[1]
-        chunk = B if inputs.device.type != "cpu" else max(1, self.cpu_chunk_synapses // max(1, self.num_synapses))
-        with torch.no_grad():
-            weight = self.w_ini.expand(B, -1).clone()
-            parts = [self._simulate(inputs[:, i:i + chunk], weight[i:i + chunk], plastic=self.stdp, decay=self.decay,
-                                    record=record) for i in range(0, B, chunk)]
+        bounds, threads = self._cpu_chunks(B) if inputs.device.type == "cpu" else ([0, B], 1)
+        weight = self.w_ini.expand(B, -1).clone()
+
+        def run(i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+            with torch.no_grad():
+                lo, hi = bounds[i], bounds[i + 1]
+                return self._simulate(inputs[:, lo:hi], weight[lo:hi], plastic=self.stdp, decay=self.decay,
+                                      record=record)
+
+        n_chunks = len(bounds) - 1
+        if inputs.device.type != "cpu":
+            parts = [run(0)]
+        else:
+            # Every operation of a step touches a few 10^4 elements at most: torch's intra-op threads gain nothing
+            # there and, on a machine whose other cores are busy, each parallel region waits for a core to be free
+            # (a 32-sample presentation took 51 s instead of 0.54 s with 2 intra-op threads and one core taken). So
+            # the intra-op pool is set to one thread for the call (and restored), and the threads run whole chunks
+            # instead: torch releases the GIL inside every operation, so Python threads simulate chunks concurrently.
+            intra = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                if threads <= 1:
+                    parts = [run(i) for i in range(n_chunks)]
+                else:
+                    with ThreadPoolExecutor(threads) as pool:
+                        parts = list(pool.map(run, range(n_chunks)))
+            finally:
+                torch.set_num_threads(intra)
         counts = torch.cat([p[0] for p in parts])
         spikes = torch.cat([p[1] for p in parts], 1) if record else None
         return LiquidRun(counts, spikes, weight)
+
+    def _cpu_chunks(self, batch: int) -> tuple[list[int], int]:
+        """Chunk boundaries of a CPU batch and the threads that run them: chunks of at most about
+        ``cpu_chunk_synapses / S`` samples, as many chunks as threads at least, in a multiple of the threads and of
+        equal size (within one sample), so that every thread gets the same work."""
+        threads = self.cpu_threads if self.cpu_threads is not None else torch.get_num_threads()
+        threads = max(1, min(int(threads), batch))
+        per_chunk = max(1, self.cpu_chunk_synapses // max(1, self.num_synapses))
+        n = math.ceil(math.ceil(batch / per_chunk) / threads) * threads
+        n = min(n, batch)
+        return [round(i * batch / n) for i in range(n + 1)], threads
 
     def forward(self, inputs: torch.Tensor, *, return_spikes: bool = False):
         """Present every sample of ``inputs [T, B, n_inputs]`` (binary spikes, one step per ms) from ``W_INI``, with

@@ -109,11 +109,34 @@ def test_batched_simulation_equals_per_sample_simulation():
     # a sample's result does not depend on its neighbours in the batch
     shuffled = lsm.simulate(x[:, [4, 2, 0, 1, 3]])
     assert torch.equal(shuffled.counts, run.counts[[4, 2, 0, 1, 3]])
-    # nor on the CPU chunking of the batch (chunks of 2 samples here)
+    # nor on the CPU chunking of the batch (chunks of 2 samples here), nor on the threads that run the chunks
     lsm.cpu_chunk_synapses = 2 * lsm.num_synapses
-    chunked = lsm.simulate(x, record=True)
-    assert torch.equal(chunked.spikes, run.spikes) and torch.equal(chunked.counts, run.counts)
-    torch.testing.assert_close(chunked.weights, run.weights, rtol=0, atol=1e-6)
+    for threads in (1, 2):
+        lsm.cpu_threads = threads
+        chunked = lsm.simulate(x, record=True)
+        assert torch.equal(chunked.spikes, run.spikes) and torch.equal(chunked.counts, run.counts)
+        torch.testing.assert_close(chunked.weights, run.weights, rtol=0, atol=1e-6)
+
+
+def test_cpu_chunks_split_a_batch_evenly_over_the_threads():
+    lsm = LiquidStateMachine(30, (4, 4, 4), seed=0)
+    S = lsm.num_synapses
+    for batch, per_chunk, threads, expected in ((64, 20, 1, 4), (64, 20, 2, 4), (64, 20, 3, 6), (64, 64, 2, 2),
+                                                 (5, 20, 8, 5), (1, 20, 2, 1), (7, 1, 1, 7)):
+        lsm.cpu_chunk_synapses, lsm.cpu_threads = per_chunk * S, threads
+        bounds, used = lsm._cpu_chunks(batch)
+        sizes = [hi - lo for lo, hi in zip(bounds, bounds[1:])]
+        assert bounds[0] == 0 and bounds[-1] == batch and len(sizes) == expected, (batch, per_chunk, threads)
+        assert max(sizes) - min(sizes) <= 1 and max(sizes) <= max(per_chunk, 1) + 1
+        assert used == min(threads, batch)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        lsm.cpu_threads = 2
+        lsm(spikes(10, 4, 30, 0.3, 3))
+        assert torch.get_num_threads() == 2  # the intra-op setting is restored after a threaded batch
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_every_presentation_starts_from_w_ini():
