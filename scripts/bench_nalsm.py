@@ -3,7 +3,9 @@
 Every sample is a 250 ms presentation with astrocyte-modulated STDP on (the paper's protocol), from ``W_INI`` = the
 initial weights, on Poisson inputs shaped like the 8x8 digits (64 channels, firing probabilities from the reference
 code's normalisation of random digit images). Batch 1 presents ``--samples-b1`` samples one after the other; batch 64
-presents one batch of 64 samples. One warm-up presentation per configuration is not timed.
+presents one batch of 64 samples. One warm-up presentation per configuration is not timed. With ``--threads 1 2``
+every configuration runs once per CPU thread count (a batch's chunks run on that many threads at once; a single
+sample cannot use more than one).
 
     python scripts/bench_nalsm.py                              # table + docs/nalsm_bench.json
     python scripts/bench_nalsm.py --sizes 10 --device cuda     # NALSM1000 only, on a GPU
@@ -14,6 +16,7 @@ Prints a table and writes JSON with the device name, torch version, threads and 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import date
 
@@ -55,28 +58,33 @@ def main(argv=None) -> int:
     p.add_argument("--samples-b1", type=int, default=8, help="samples timed at batch 1")
     p.add_argument("--time-steps", type=int, default=250)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, nargs="+", default=[1], help="CPU thread counts to measure")
     p.add_argument("--out", default="docs/nalsm_bench.json")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     x = inputs(max(args.batches) * 2, args.time_steps, device, 0)
     rows = []
     for size in args.sizes:
         lsm = LiquidStateMachine(64, (size, size, size), astrocyte=True, seed=0).to(device)
-        for batch in args.batches:
-            r = bench(lsm, x, batch, args.samples_b1 if batch == 1 else batch, device)
-            r.update(model=f"NALSM{size ** 3}", neurons=size ** 3, synapses=lsm.num_synapses)
-            rows.append(r)
-            print(f"NALSM{size ** 3:<5d} batch {batch:3d}: {r['samples_per_s']:8.2f} samples/s "
-                  f"({r['samples']} samples in {r['seconds']:.1f} s)", flush=True)
-    print("\n| model | batch | samples/s | speed-up over batch 1 |\n|---|---|---|---|")
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            for batch in args.batches:
+                r = bench(lsm, x, batch, args.samples_b1 if batch == 1 else batch, device)
+                r.update(model=f"NALSM{size ** 3}", neurons=size ** 3, synapses=lsm.num_synapses, threads=threads)
+                rows.append(r)
+                print(f"NALSM{size ** 3:<5d} threads {threads} batch {batch:3d}: {r['samples_per_s']:8.2f} samples/s "
+                      f"({r['samples']} samples in {r['seconds']:.1f} s)", flush=True)
+    # the reference of every ratio: the smallest batch on one thread (the fewest threads measured)
+    print("\n| model | threads | batch | samples/s | speed-up over batch 1, 1 thread |\n|---|---|---|---|---|")
     for r in rows:
-        base = next(q for q in rows if q["model"] == r["model"] and q["batch"] == min(args.batches))
+        base = next(q for q in rows if q["model"] == r["model"] and q["batch"] == min(args.batches)
+                    and q["threads"] == min(args.threads))
         r["speedup_over_batch1"] = r["samples_per_s"] / base["samples_per_s"]
-        print(f"| {r['model']} | {r['batch']} | {r['samples_per_s']:.2f} | {r['speedup_over_batch1']:.2f}x |")
+        print(f"| {r['model']} | {r['threads']} | {r['batch']} | {r['samples_per_s']:.2f} | "
+              f"{r['speedup_over_batch1']:.2f}x |")
     out = write_json(args.out, {"device": device_name(device), "date": str(date.today()), "torch": torch.__version__,
-                                "time_steps": args.time_steps, "threads": args.threads, "results": rows}, indent=1)
+                                "time_steps": args.time_steps, "threads": args.threads, "cpu_count": os.cpu_count(),
+                                "results": rows}, indent=1)
     print(f"wrote {args.out} ({out['device']})")
     return 0
 
