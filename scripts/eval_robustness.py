@@ -85,7 +85,7 @@ def summary_markdown(summary: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", help="attack this existing run instead of training one")
     p.add_argument("--out", default="runs", help="where the new run goes")
@@ -111,7 +111,7 @@ def main() -> None:
     p.add_argument("--tag", default="", help="suffix of the saved table's file names")
     p.add_argument("--summary", help="also write every victim's ASR per attack and radius to this JSON file")
     p.add_argument("--report", nargs="+", metavar="JSON", help="only print the ASR table of saved --summary files")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.report:
         print(summary_markdown([r for f in args.report for r in json.loads(Path(f).read_text())]))
         return
