@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -137,6 +138,26 @@ def _build_liquid(grid: tuple[int, int, int], n_inputs: int, *, frac_exc: float,
     w_max = torch.cat([torch.where(e_pre, w0, 0.0), torch.full((len(ch),), w0)])
     mirrored = torch.cat([~e_pre, torch.zeros(len(ch), dtype=torch.bool)])
     return _Liquid(positions, exc, pre, post, weight, w_min, w_max, mirrored)
+
+
+@contextmanager
+def _one_intra_op_thread(device: torch.device):
+    """torch's intra-op pool at one thread for a CPU simulation (restored on exit).
+
+    Every operation of a liquid step touches a few 10^4 elements at most: intra-op threads gain nothing there and,
+    on a machine whose other cores are busy, each parallel region waits for a core to be free (a 32-sample
+    presentation took 51 s instead of 0.54 s with 2 intra-op threads and one of 2 cores taken). A batch's chunks
+    run on threads of their own instead (:meth:`LiquidStateMachine.simulate`).
+    """
+    if device.type != "cpu":
+        yield
+        return
+    intra = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(intra)
 
 
 def normalise_rates(x: torch.Tensor) -> torch.Tensor:
@@ -372,24 +393,13 @@ class LiquidStateMachine(nn.Module):
                                       record=record)
 
         n_chunks = len(bounds) - 1
-        if inputs.device.type != "cpu":
-            parts = [run(0)]
-        else:
-            # Every operation of a step touches a few 10^4 elements at most: torch's intra-op threads gain nothing
-            # there and, on a machine whose other cores are busy, each parallel region waits for a core to be free
-            # (a 32-sample presentation took 51 s instead of 0.54 s with 2 intra-op threads and one core taken). So
-            # the intra-op pool is set to one thread for the call (and restored), and the threads run whole chunks
-            # instead: torch releases the GIL inside every operation, so Python threads simulate chunks concurrently.
-            intra = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                if threads <= 1:
-                    parts = [run(i) for i in range(n_chunks)]
-                else:
-                    with ThreadPoolExecutor(threads) as pool:
-                        parts = list(pool.map(run, range(n_chunks)))
-            finally:
-                torch.set_num_threads(intra)
+        # torch releases the GIL inside every operation, so Python threads simulate chunks concurrently
+        with _one_intra_op_thread(inputs.device):
+            if threads <= 1:
+                parts = [run(i) for i in range(n_chunks)]
+            else:
+                with ThreadPoolExecutor(threads) as pool:
+                    parts = list(pool.map(run, range(n_chunks)))
         counts = torch.cat([p[0] for p in parts])
         spikes = torch.cat([p[1] for p in parts], 1) if record else None
         return LiquidRun(counts, spikes, weight)
@@ -429,7 +439,7 @@ class LiquidStateMachine(nn.Module):
             probe = self._check_inputs(probe)
         history: list[tuple[int, float]] = []
         n = train_inputs.shape[1]
-        with torch.no_grad():
+        with torch.no_grad(), _one_intra_op_thread(train_inputs.device):
             weight = self.w_initial.clone().unsqueeze(0)
             self.w_ini.copy_(weight[0])
             if probe is not None:
